@@ -60,6 +60,102 @@ from optim.sign import (
 # the lectures' optimizers
 from optim.aliases import adadelta, adagrad, adam, adamw, adaptive_gains, rmsprop, rprop, sgd
 
+# wrappers and modern optimizers (partition, wrappers, accumulate, lookahead, plateau, modern,
+# lion, layerwise, factored, orthogonal, noise, schedule_free, sam, modern_aliases)
+from optim.accumulate import MultiSteps, MultiStepsState
+from optim.factored import (
+    FactoredState,
+    clip_by_block_rms,
+    scale_by_factored_rms,
+    scale_by_param_block_rms,
+)
+from optim.layerwise import ScaleByLarsState, scale_by_lars, scale_by_trust_ratio
+from optim.lion import ScaleByLionState, scale_by_lion
+from optim.lookahead import LookaheadState, lookahead
+from optim.modern import (
+    ScaleByAdamaxState,
+    ScaleByAmsgradState,
+    ScaleByBeliefState,
+    ScaleByNadamState,
+    ScaleByRadamState,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_belief,
+    scale_by_nadam,
+    scale_by_radam,
+)
+from optim.modern_aliases import (
+    adabelief,
+    adafactor,
+    adamax,
+    amsgrad,
+    lamb,
+    lars,
+    lion,
+    muon,
+    nadam,
+    noisy_sgd,
+    radam,
+    schedule_free_adamw,
+    schedule_free_sgd,
+)
+from optim.noise import AddNoiseState, add_noise
+from optim.orthogonal import ScaleByMuonState, orthogonalize_via_newton_schulz, scale_by_muon
+from optim.partition import (
+    MaskedNode,
+    MaskedState,
+    PartitionState,
+    masked,
+    partition,
+    set_to_zero,
+)
+from optim.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from optim.sam import SAMState, sam
+from optim.schedule_free import ScheduleFreeState, schedule_free, schedule_free_eval_params
+from optim.wrappers import (
+    ApplyIfFiniteState,
+    EmaParamsState,
+    apply_if_finite,
+    ema_params,
+    eval_params,
+    raise_if_gave_up,
+)
+
+# second order, line searches, the minimize driver, landscapes, analysis
+from optim import analysis, landscapes
+from optim.analysis import (
+    condition_number,
+    gradient_check,
+    hessian_vector_product,
+    learning_rate_regime,
+    lr_range_test,
+    optimal_learning_rate,
+    top_hessian_eigenvalue,
+)
+from optim.landscapes import Landscape
+from optim.linesearch import (
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+)
+from optim.minimize import MinimizeResult, Trajectory, minimize
+from optim.second_order import (
+    ScaleByBfgsState,
+    ScaleByLbfgsState,
+    ScaleByNewtonState,
+    bfgs,
+    lbfgs,
+    newton,
+    scale_by_bfgs,
+    scale_by_lbfgs,
+    scale_by_newton,
+)
+
+# the flat fast path for many leaves (flat, fused)
+from optim.flat import FlatTree, flatten, unflatten
+from optim.fused import FusionError, check_fusable, fused, fused_step
+
 __all__ = [
     # core
     "EmptyState",
@@ -125,4 +221,100 @@ __all__ = [
     "rmsprop",
     "rprop",
     "sgd",
+    # wrappers and modern optimizers
+    "AddNoiseState",
+    "ApplyIfFiniteState",
+    "EmaParamsState",
+    "FactoredState",
+    "LookaheadState",
+    "MaskedNode",
+    "MaskedState",
+    "MultiSteps",
+    "MultiStepsState",
+    "PartitionState",
+    "ReduceLROnPlateauState",
+    "SAMState",
+    "ScaleByAdamaxState",
+    "ScaleByAmsgradState",
+    "ScaleByBeliefState",
+    "ScaleByLarsState",
+    "ScaleByLionState",
+    "ScaleByMuonState",
+    "ScaleByNadamState",
+    "ScaleByRadamState",
+    "ScheduleFreeState",
+    "adabelief",
+    "adafactor",
+    "adamax",
+    "add_noise",
+    "amsgrad",
+    "apply_if_finite",
+    "clip_by_block_rms",
+    "ema_params",
+    "eval_params",
+    "lamb",
+    "lars",
+    "lion",
+    "lookahead",
+    "masked",
+    "muon",
+    "nadam",
+    "noisy_sgd",
+    "orthogonalize_via_newton_schulz",
+    "partition",
+    "radam",
+    "raise_if_gave_up",
+    "reduce_on_plateau",
+    "sam",
+    "scale_by_adamax",
+    "scale_by_amsgrad",
+    "scale_by_belief",
+    "scale_by_factored_rms",
+    "scale_by_lars",
+    "scale_by_lion",
+    "scale_by_muon",
+    "scale_by_nadam",
+    "scale_by_param_block_rms",
+    "scale_by_radam",
+    "scale_by_trust_ratio",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
+    "set_to_zero",
+    # second order, line searches, minimize, landscapes, analysis
+    "Landscape",
+    "MinimizeResult",
+    "ScaleByBacktrackingLinesearchState",
+    "ScaleByBfgsState",
+    "ScaleByLbfgsState",
+    "ScaleByNewtonState",
+    "ScaleByZoomLinesearchState",
+    "Trajectory",
+    "analysis",
+    "bfgs",
+    "condition_number",
+    "gradient_check",
+    "hessian_vector_product",
+    "landscapes",
+    "lbfgs",
+    "learning_rate_regime",
+    "lr_range_test",
+    "minimize",
+    "newton",
+    "optimal_learning_rate",
+    "scale_by_backtracking_linesearch",
+    "scale_by_bfgs",
+    "scale_by_lbfgs",
+    "scale_by_newton",
+    "scale_by_zoom_linesearch",
+    "top_hessian_eigenvalue",
+    # the flat fast path (flat, fused)
+    "FlatTree",
+    "FusionError",
+    "check_fusable",
+    "flatten",
+    "fused",
+    "fused_step",
+    "unflatten",
 ]

@@ -86,7 +86,7 @@ def scale_by_rms(
 
         nu_t = decay * nu_{t-1} + (1 - decay) * g_t**2          (nu_0 = initial_scale)
         mu_t = decay * mu_{t-1} + (1 - decay) * g_t             (centered only; mu_0 = 0)
-        v_t  = nu_t - mu_t**2   if centered (Graves 2013)  else nu_t
+        v_t  = max(nu_t - mu_t**2, 0)   if centered (Graves 2013)  else nu_t
         u_t  = g_t / sqrt(v_t + eps)      or, with eps_in_sqrt=False,   g_t / (sqrt(v_t) + eps)
 
     The lecture's `MeanSq = 0.9 MeanSq + 0.1 g**2` is decay=0.9. eps inside the root as optax;
@@ -111,7 +111,9 @@ def scale_by_rms(
         nu_hat = debias(nu, rate, count) if bias_correction else nu
         if centered:
             mu_hat = debias(mu, rate, count) if bias_correction else mu
-            nu_hat = jax.tree.map(lambda n, m: n - jnp.square(m), nu_hat, mu_hat)
+            # A variance is >= 0, but nu - mu**2 is a difference of rounded numbers: with
+            # bias_correction both are g**2 at step 1 and it rounds below 0 (a NaN root).
+            nu_hat = jax.tree.map(lambda n, m: jnp.maximum(n - jnp.square(m), 0), nu_hat, mu_hat)
         if eps_in_sqrt:
             scaled = lambda g, n: g * jax.lax.rsqrt(n + e)
         else:

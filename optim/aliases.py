@@ -18,6 +18,11 @@ from optim.scale import scale, scale_by_learning_rate
 from optim.sign import scale_by_adaptive_gains, scale_by_rprop
 
 
+def _is_zero(value: Any) -> bool:
+    """True for a Python number equal to 0 (not for arrays, tracers or schedules)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
 def sgd(
     learning_rate: ScalarOrSchedule = 0.01,
     momentum: ScalarOrSchedule | None = None,
@@ -75,8 +80,9 @@ def adadelta(
     weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     """AdaDelta (Zeiler 2012): L2 weight decay, `scale_by_adadelta`, the learning rate (1.0)."""
+    # Only a literal 0 skips the decay: an injected (traced) weight_decay has no truth value.
     return chain(
-        add_decayed_weights(weight_decay) if weight_decay else identity(),
+        identity() if _is_zero(weight_decay) else add_decayed_weights(weight_decay),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(learning_rate),
     )

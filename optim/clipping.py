@@ -12,6 +12,7 @@ from optim.tree import tree_global_norm, tree_scale, value_at
 
 def clip(max_delta: float) -> GradientTransformation:
     """Clip each entry to `[-max_delta, max_delta]`."""
+    validate.fixed_number("max_delta", max_delta)
     validate.positive("max_delta", max_delta)
 
     def update(updates, state, params=None, **extra):
@@ -28,6 +29,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     (Pascanu et al. 2013, "On the difficulty of training recurrent neural networks").
     The norm is accumulated in at least float32.
     """
+    validate.fixed_number("max_norm", max_norm)
     validate.positive("max_norm", max_norm)
 
     def update(updates, state, params=None, **extra):

@@ -31,6 +31,21 @@ def _is_number(value: Any) -> bool:
     )
 
 
+def _is_integer(value: Any) -> bool:
+    return _is_number(value) and jnp.issubdtype(jnp.result_type(value), jnp.integer)
+
+
+def _injectable(value: Any, default: Any) -> bool:
+    """A number to hold in the state: any float, or an integer given for a float parameter.
+
+    Integer parameters (`memory_size`, `min_dim_size_to_factor`, ...) often decide shapes or
+    loop counts, so they stay static unless listed otherwise.
+    """
+    if not _is_number(value):
+        return False
+    return not (_is_integer(value) and (default is None or _is_integer(default)))
+
+
 def inject_hyperparams(
     factory: Callable[..., GradientTransformation],
     static_args: str | tuple[str, ...] = (),
@@ -45,7 +60,8 @@ def inject_hyperparams(
 
     Every argument given as a number (or left at a numeric default) becomes an entry of
     `state.hyperparams`, an array of its own dtype (float32, or float64 under x64), never the
-    params' dtype; one given as a schedule `step -> value` is evaluated at each step and its
+    params' dtype (integer arguments of integer parameters, which often decide shapes, stay
+    static); one given as a schedule `step -> value` is evaluated at each step and its
     current value stored there too. A callable given where the factory's default is not a
     number (a `mask`, a momentum schedule for `sgd`) is passed through untouched, as are the
     names in `static_args`, booleans and strings. The factory is called once at once, so bad
@@ -64,7 +80,7 @@ def inject_hyperparams(
             default = signature.parameters[name].default
             if name in static_names:
                 fixed[name] = value
-            elif _is_number(value):
+            elif _injectable(value, default):
                 numeric[name] = value
             elif callable(value) and _is_number(default):
                 scheduled[name] = value

@@ -106,7 +106,7 @@ def _scalar_value(value: Any, dtype: Any, where: str) -> jax.Array:
 
 def _check_increase(increase_factor: float) -> None:
     # math.inf is allowed: it means "start at max_learning_rate every time".
-    validate.in_range("increase_factor", increase_factor, 1.0)
+    validate.in_range("increase_factor", increase_factor, 1.0, allow_infinite=True)
 
 
 # ----------------------------------------------------------------------------------------------

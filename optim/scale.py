@@ -15,6 +15,7 @@ from optim.tree import safe_increment, step_counter, tree_scale, value_at
 
 def scale(step_size: float) -> GradientTransformation:
     """Multiply the updates by a fixed number: `u <- step_size * u`."""
+    validate.fixed_number("step_size", step_size)
     validate.in_range("step_size", step_size)
 
     def update(updates, state, params=None, **extra):

@@ -54,10 +54,15 @@ def scale_by_rprop(
     own gradient (optax 0.2.8 returns the previous step's, one step late). Defaults from the
     paper and PyTorch (eta- = 0.5, eta+ = 1.2, steps in [1e-6, 50], initial step 0.01).
     """
+    validate.fixed_number("learning_rate", learning_rate)
     validate.positive("learning_rate", learning_rate)
+    validate.fixed_number("eta_minus", eta_minus)
     validate.in_range("eta_minus", eta_minus, 0.0, 1.0, low_open=True, high_open=True)
+    validate.fixed_number("eta_plus", eta_plus)
     validate.in_range("eta_plus", eta_plus, 1.0, low_open=True)
+    validate.fixed_number("min_step_size", min_step_size)
     validate.positive("min_step_size", min_step_size)
+    validate.fixed_number("max_step_size", max_step_size)
     validate.in_range("max_step_size", max_step_size, min_step_size)
 
     def init(params):
@@ -71,7 +76,8 @@ def scale_by_rprop(
         low, high = value_at(min_step_size, None), value_at(max_step_size, None)
 
         def one(g, prev, step):
-            agreement = g * prev.astype(g.dtype)
+            # Signs, not values: the product of two tiny gradients underflows to 0.
+            agreement = jnp.sign(g) * jnp.sign(prev).astype(g.dtype)
             step = jnp.where(
                 agreement > 0,
                 jnp.minimum(step * up, high),
@@ -114,9 +120,13 @@ def scale_by_adaptive_gains(
     information, so it leaves the gain as it is here. The lecture advises bounding the gains
     to a range such as [0.1, 10] or [0.01, 100].
     """
+    validate.fixed_number("increase", increase)
     validate.positive("increase", increase)
+    validate.fixed_number("decrease", decrease)
     validate.in_range("decrease", decrease, 0.0, 1.0, low_open=True, high_open=True)
+    validate.fixed_number("min_gain", min_gain)
     validate.positive("min_gain", min_gain)
+    validate.fixed_number("max_gain", max_gain)
     validate.in_range("max_gain", max_gain, 1.0)
     validate.in_range("min_gain", min_gain, 0.0, 1.0, low_open=True)
 
@@ -131,7 +141,7 @@ def scale_by_adaptive_gains(
         low, high = value_at(min_gain, None), value_at(max_gain, None)
 
         def gain(g, prev, old):
-            agreement = g * prev.astype(g.dtype)
+            agreement = jnp.sign(g) * jnp.sign(prev).astype(g.dtype)
             new = jnp.where(agreement > 0, old + plus, jnp.where(agreement < 0, old * times, old))
             return jnp.clip(new, low, high).astype(old.dtype)
 

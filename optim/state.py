@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+from jax import lax
 
 _MISSING = object()
 
@@ -69,11 +70,12 @@ def set_field(state: Any, **values: Any) -> Any:
         raise KeyError(f"no field named {missing} in the optimizer state")
 
     def replace(key: str, old: Any) -> Any:
-        # Keep the old leaf's dtype and shape, so a jitted update does not retrace.
+        # Keep the old leaf's dtype, shape and weak type (injected Python numbers are weakly
+        # typed), so a jitted update does not retrace.
         if key in values:
             new = values[key]
             if hasattr(old, "dtype") and not callable(new):
-                return jnp.broadcast_to(jnp.asarray(new, old.dtype), jnp.shape(old))
+                return lax.full_like(old, 0).at[...].set(jnp.asarray(new, old.dtype))
             return new
         return rebuild(old)
 

@@ -107,10 +107,12 @@ def tree_add_scaled(a: Any, scalar: ArrayLike, b: Any) -> Any:
 
 def tree_vdot(a: Any, b: Any) -> jax.Array:
     """The inner product of two trees, summed in at least float32."""
-    parts = [
-        jnp.vdot(x, y).astype(jnp.promote_types(x.dtype, jnp.float32))
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    ]
+    def one(x, y):
+        # Cast before the product: jnp.vdot of two bfloat16 vectors also sums in bfloat16.
+        dtype = jnp.promote_types(jnp.result_type(x, y), jnp.float32)
+        return jnp.vdot(x.astype(dtype), y.astype(dtype))
+
+    parts = [one(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]
     return sum(parts, jnp.zeros((), jnp.float32))
 
 

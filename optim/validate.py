@@ -14,15 +14,15 @@ import jax
 import numpy as np
 
 
-def _concrete(value: Any) -> float | None:
+def _concrete(name: str, value: Any) -> float | None:
     """The value as a Python float, or None when it cannot be known at build time."""
     if callable(value) or isinstance(value, jax.core.Tracer):
         return None
     array = np.asarray(value)
     if array.ndim != 0:
-        raise ValueError(f"hyperparameters must be scalars, got an array of shape {array.shape}")
+        raise ValueError(f"{name} must be a scalar, got an array of shape {array.shape}")
     if not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"hyperparameters must be numbers, got {value!r}")
+        raise TypeError(f"{name} must be a number, got {value!r}")
     return float(array)
 
 
@@ -34,16 +34,28 @@ def in_range(
     *,
     low_open: bool = False,
     high_open: bool = False,
+    allow_infinite: bool = False,
 ) -> None:
-    """Raise `ValueError("name must be in [low, high), got value")` when out of range or NaN."""
-    number = _concrete(value)
+    """Raise `ValueError("name must be in [low, high), got value")` when out of range or NaN.
+
+    An unbounded side is open: infinities are refused unless `allow_infinite`.
+    """
+    number = _concrete(name, value)
     if number is None:
         return
+    low_open = low_open or (math.isinf(low) and not allow_infinite)
+    high_open = high_open or (math.isinf(high) and not allow_infinite)
     too_low = number <= low if low_open else number < low
     too_high = number >= high if high_open else number > high
     if math.isnan(number) or too_low or too_high:
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+def fixed_number(name: str, value: Any) -> None:
+    """Refuse a schedule where only a fixed number makes sense."""
+    if callable(value):
+        raise TypeError(f"{name} must be a number, not a schedule; got {value!r}")
 
 
 def non_negative(name: str, value: Any) -> None:
