@@ -44,6 +44,13 @@ from nets.losses import (
 )
 from nets.mlp import ACTIVATIONS, MLP
 from nets.plots import moving_average
+
+# plots (landscape trajectories)
+from nets.plots import (
+    draw_landscape_trajectories,
+    draw_value_curves,
+    plot_landscape_trajectories,
+)
 from nets.sweep import SweepResult, seed_keys, sweep
 from nets.train import (
     DivergenceError,
@@ -105,4 +112,8 @@ __all__: list[str] = [
     "standard_normal",
     "sweep",
     "zeros",
+    # plots (landscape trajectories)
+    "draw_landscape_trajectories",
+    "draw_value_curves",
+    "plot_landscape_trajectories",
 ]
