@@ -26,7 +26,9 @@ fused result always equals one of those two per-leaf programs, to the last bit.
 params) of the small leaves with one concatenate per buffer and splits the updates back into
 leaves. That keeps the moments flat and exact, but on XLA:CPU the split into thousands of
 outputs is itself slow to compile (XLA emits a kernel per output slice, about 50 ms of compile
-each); keep the params flat (`optim.flatten`) for the full benefit.
+each); keep the params flat (`optim.flatten`) for the full benefit. A model that reads its
+leaves from `flat.unflatten()` then pays for those slices in its own compile instead (on
+XLA:CPU, once per program; see benchmarks/RESULTS.md for the figures).
 
 What may be fused: transforms that act entry by entry, with scalars shared by all entries
 (hyperparameters, schedules, the step count) and reductions over all the entries of the tree
@@ -59,7 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jax_core
 
-from optim.base import GradientTransformation
+from optim.base import GradientTransformation, apply_updates
 from optim.combine import call_update
 from optim.flat import FlatTree, Layout, find_layout, gather, layout_of, unflatten
 
@@ -319,8 +321,9 @@ def fused(
     moment as a `FlatTree`. `update(grads, state, params=None, **extra)` takes grads (and
     params) as a `FlatTree` (the fast path: nothing is gathered or split) or as trees with the
     params' structure (gathered with one concatenate per buffer, updates split back into the
-    tree); updates come back in the form the grads came in. Exact for elementwise transforms;
-    a global sum (clip_by_global_norm's norm) is summed buffer by buffer, not leaf by leaf.
+    tree); updates come back in the form the grads came in. Exact for elementwise transforms
+    (up to XLA's own rewrites, see the module docstring); a global sum (clip_by_global_norm's
+    norm) is summed buffer by buffer, not leaf by leaf.
     `check=False` skips the elementwise check (made once per trace, on jaxprs only).
 
     With params as a tree, leaves of `concat_below` entries or more (default 16384) keep a
@@ -367,10 +370,10 @@ def fused_step(
     """A jitted `step(flat_params, state, flat_grads) -> (flat_params, state)` for `fused(tx)`.
 
     Params and state are donated (their buffers are reused for the results: no second copy of
-    either is alive after the call); with `FlatTree`s the whole step is one or two fused
-    kernels per buffer. `tx` should already be `fused(...)`.
+    either is alive after the call); with `FlatTree`s the whole step is a few kernels per
+    buffer (three for Adam on XLA:CPU), whatever the number of leaves. `tx` should already be
+    `fused(...)`.
     """
-    from optim.base import apply_updates
 
     def step(params, state, grads):
         updates, state = tx.update(grads, state, params)

@@ -1,0 +1,503 @@
+"""Optimizer steps against optax and the machine's memory-bandwidth limit.
+
+    python -m benchmarks.bench_optim --json benchmarks/out/optim.json          # full
+    python -m benchmarks.bench_optim --quick --json benchmarks/out/optim.json  # a few minutes
+
+1. The limit: a jitted `a*x + y` on arrays far larger than the caches (y donated, 12 bytes per
+   entry), before and after the steps; the better of the two is taken as the limit.
+2. For each tree (1 leaf x 10M, 100 leaves x 100k, 2000 leaves x 500, an MLP 2048-4096x3-2048
+   of 50M params) and each step (Adam; the chain clip + Adam + weight decay + cosine learning
+   rate), each implementation runs the same jitted step, params and state donated:
+     optax       optax 0.2.x, leaf by leaf
+     ours        this library, leaf by leaf
+     fused-tree  optim.fused(ours) with params and grads as trees (gathered, split back)
+     fused-flat  optim.fused(ours) with params and grads as FlatTrees (optim.flatten)
+   Correctness first: after a few steps from the same start, every implementation's params
+   are compared with optax's (close) and with ours leaf by leaf (bits); then timings: the
+   median of many steps in several repeats, implementations interleaved, with the spread, the
+   first call (trace + compile + run) and the compiled program's memory.
+3. Ratios against optax and shares of the limit (bytes per parameter: Adam 28 = read params,
+   grads, two moments, write params, two moments; the chain 32 = one more read of the grads
+   for the norm), checked against the targets of the performance issue.
+
+Timings are of this machine at this moment: the load average is recorded at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import optim
+from benchmarks._timing import Timings, block, fmt_ms, load_average, memory_of, time_calls
+
+try:
+    import optax
+except ImportError:  # optax is optional: then only our implementations run
+    optax = None
+
+
+# --------------------------------------------------------------------------- bandwidth
+
+
+def measure_bandwidth(quick: bool) -> dict[str, Any]:
+    """The streaming bandwidth of a jitted `a*x + y` (y donated): bytes moved per second."""
+    sizes = [1 << 25] if quick else [1 << 25, 1 << 26]
+    results = []
+    triad = jax.jit(lambda y, x: 1.0001 * x + y, donate_argnums=0)
+    for n in sizes:
+        x = jnp.full((n,), 0.5, jnp.float32)
+        y = jnp.full((n,), 0.25, jnp.float32)
+        y = block(triad(y, x))
+        timings = Timings()
+        for _ in range(3 if quick else 5):
+            seconds, y = time_calls(lambda y, x=x: triad(y, x), y, 10)
+            timings.add_repeat(seconds)
+        moved = 12 * n
+        summary = timings.summary()
+        results.append(
+            {
+                "entries": n,
+                "bytes_per_call": moved,
+                **summary,
+                "gb_per_s_median": moved / summary["median_s"] / 1e9,
+                "gb_per_s_best": moved / summary["min_s"] / 1e9,
+            }
+        )
+        del x, y
+    best = max(results, key=lambda r: r["gb_per_s_median"])
+    return {"kernel": "a*x+y, y donated", "runs": results, "gb_per_s": best["gb_per_s_median"]}
+
+
+# --------------------------------------------------------------------------- trees and steps
+
+
+def tree_1x10m() -> dict:
+    return {"w": (10_000_000,)}
+
+
+def tree_100x100k() -> dict:
+    return {f"layer{i:03d}": (100_000,) for i in range(100)}
+
+
+def tree_2000x500() -> dict:
+    return {f"p{i:04d}": (500,) for i in range(2000)}
+
+
+def tree_mlp() -> dict:
+    sizes = [2048, 4096, 4096, 4096, 2048]
+    return {
+        f"dense{i}": {"w": (a, b), "b": (b,)}
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+    }
+
+
+def cosine(count: jax.Array) -> jax.Array:
+    """The cosine decay of the chain: 1e-3 -> 0 over 10,000 steps (shared by both libraries)."""
+    t = jnp.minimum(count, 10_000).astype(jnp.float32) / 10_000
+    return 1e-3 * 0.5 * (1 + jnp.cos(jnp.pi * t))
+
+
+def ours_adam() -> optim.GradientTransformation:
+    return optim.adam(1e-3)
+
+
+def ours_chain() -> optim.GradientTransformation:
+    return optim.chain(
+        optim.clip_by_global_norm(1.0),
+        optim.scale_by_adam(),
+        optim.add_decayed_weights(1e-4),
+        optim.scale_by_learning_rate(cosine),
+    )
+
+
+def optax_adam():
+    return optax.adam(1e-3)
+
+
+def optax_chain():
+    return optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.scale_by_adam(),
+        optax.add_decayed_weights(1e-4),
+        optax.scale_by_learning_rate(cosine),
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    step: str  # "adam" or "chain"
+    tree: Callable[[], dict]
+    bytes_per_param: int
+    steps: int  # timed steps per repeat (full run)
+
+
+CASES = [
+    Case("adam 1 leaf x 10M", "adam", tree_1x10m, 28, 20),
+    Case("adam 100 leaves x 100k (10M)", "adam", tree_100x100k, 28, 20),
+    Case("adam 2000 leaves x 500 (1M)", "adam", tree_2000x500, 28, 20),
+    Case("adam MLP 2048-4096x3-2048 (50M)", "adam", tree_mlp, 28, 10),
+    Case("chain 1 leaf x 10M", "chain", tree_1x10m, 32, 20),
+    Case("chain 2000 leaves x 500 (1M)", "chain", tree_2000x500, 32, 20),
+]
+
+# The targets of the performance issue, on the fast path (fused-flat).
+TARGETS = [
+    ("adam 1 leaf x 10M", "share_of_limit", ">=", 0.75),
+    ("adam 1 leaf x 10M", "time_vs_optax", "<=", 1.0),
+    ("adam MLP 2048-4096x3-2048 (50M)", "share_of_limit", ">=", 0.75),
+    ("adam MLP 2048-4096x3-2048 (50M)", "time_vs_optax", "<=", 1.0),
+    ("adam 2000 leaves x 500 (1M)", "time_vs_optax", "<=", 0.1),
+    ("adam 2000 leaves x 500 (1M)", "compile_vs_optax", "<=", 0.1),
+    ("chain 2000 leaves x 500 (1M)", "time_vs_optax", "<=", 0.1),
+    ("chain 2000 leaves x 500 (1M)", "compile_vs_optax", "<=", 0.1),
+    ("chain 1 leaf x 10M", "share_of_limit", ">=", 0.60),
+    ("chain 1 leaf x 10M", "time_vs_optax", "<=", 0.6),
+]
+
+
+def make_tree(shapes: dict, key: jax.Array, scale: float) -> Any:
+    leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda x: isinstance(x, tuple))
+    keys = jax.random.split(key, len(leaves))
+    draw = jax.jit(lambda k, shape: scale * jax.random.normal(k, shape), static_argnums=1)
+    return jax.tree.unflatten(treedef, [draw(k, s) for k, s in zip(keys, leaves, strict=True)])
+
+
+@dataclass
+class Impl:
+    name: str
+    make_tx: Callable[[], Any]
+    apply: Callable[[Any, Any], Any]
+    flat: bool  # params and grads as FlatTrees
+
+
+def implementations(step: str, many_leaves: bool, quick: bool) -> list[Impl]:
+    ours = ours_adam if step == "adam" else ours_chain
+    impls = []
+    if optax is not None:
+        make = optax_adam if step == "adam" else optax_chain
+        impls.append(Impl("optax", make, optax.apply_updates, False))
+    if not (quick and many_leaves):
+        # Leaf by leaf on thousands of leaves compiles for minutes on XLA:CPU (as optax does);
+        # the gathered-and-split path pays for its split into thousands of outputs.
+        impls.append(Impl("ours", ours, optim.apply_updates, False))
+        impls.append(Impl("fused-tree", lambda: optim.fused(ours()), optim.apply_updates, False))
+    impls.append(Impl("fused-flat", lambda: optim.fused(ours()), optim.apply_updates, True))
+    return impls
+
+
+@dataclass
+class Prepared:
+    impl: Impl
+    step: Any  # compiled
+    carry: tuple  # (params, state)
+    grads: Any
+    first_call_s: float
+    compile_s: float
+    memory: dict | None
+    donated: bool
+    after: list[np.ndarray]  # params after the correctness steps, as host arrays
+
+
+def prepare(impl: Impl, case: Case, key: jax.Array, check_steps: int) -> Prepared:
+    k_params, k_grads = jax.random.split(key)
+    params = make_tree(case.tree(), k_params, 0.1)
+    grads = make_tree(case.tree(), k_grads, 1.0)
+    if impl.flat:
+        params, grads = optim.flatten(params), optim.flatten(grads)
+    tx = impl.make_tx()
+    state = tx.init(params)
+    block(state)
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return impl.apply(params, updates), state
+
+    start = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+    compile_s = time.perf_counter() - start
+    memory = memory_of(compiled)
+    inputs = jax.tree.leaves((params, state))
+    carry = block(compiled(params, state, grads))
+    first_call_s = time.perf_counter() - start
+    donated = all(x.is_deleted() for x in inputs)
+    for _ in range(check_steps - 1):
+        carry = block(compiled(*carry, grads))
+    params_now = carry[0].unflatten() if impl.flat else carry[0]
+    after = [np.asarray(x) for x in jax.tree.leaves(params_now)]
+    return Prepared(impl, compiled, carry, grads, first_call_s, compile_s, memory, donated, after)
+
+
+def compare(prepared: list[Prepared]) -> dict[str, Any]:
+    """Each implementation's params after the check steps, against optax and ours leaf by leaf."""
+    by_name = {p.impl.name: p.after for p in prepared}
+    out = {}
+    for p in prepared:
+        row = {}
+        for ref in ("optax", "ours"):
+            if ref in by_name and ref != p.impl.name:
+                pairs = list(zip(by_name[ref], p.after, strict=True))
+                row[f"bitwise_vs_{ref}"] = all(np.array_equal(a, b) for a, b in pairs)
+                row[f"max_abs_diff_vs_{ref}"] = max(float(np.max(np.abs(a - b))) for a, b in pairs)
+                row[f"close_vs_{ref}"] = all(
+                    np.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in pairs
+                )
+        out[p.impl.name] = row
+    return out
+
+
+def print_shares(results: list[dict]) -> None:
+    print("\n== shares of the bandwidth limit")
+    for result in results:
+        shares = ", ".join(
+            f"{name} {row['share_of_limit']:.0%}" for name, row in result["implementations"].items()
+        )
+        print(f"   {result['case']:<34} {shares}")
+
+
+def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
+    many = len(jax.tree.leaves(case.tree(), is_leaf=lambda x: isinstance(x, tuple))) > 100
+    impls = [
+        i
+        for i in implementations(case.step, many, args.quick)
+        if not args.impls or i.name in args.impls
+    ]
+    key = jax.random.key(0)
+    print(f"\n== {case.name}", flush=True)
+    prepared = []
+    for impl in impls:
+        p = prepare(impl, case, key, args.check_steps)
+        prepared.append(p)
+        print(
+            f"   {impl.name:<11} first call {p.first_call_s:8.2f} s (compile {p.compile_s:.2f} s)"
+            f"  donated: {p.donated}",
+            flush=True,
+        )
+    correctness = compare(prepared)
+    for name, row in correctness.items():
+        shown = ", ".join(
+            f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+        )
+        print(f"   check {name:<11} {shown}", flush=True)
+
+    n_params = sum(
+        math.prod(s) for s in jax.tree.leaves(case.tree(), is_leaf=lambda x: isinstance(x, tuple))
+    )
+    step_bytes = case.bytes_per_param * n_params
+    # Many short repeats, implementations interleaved: a burst of load from other processes
+    # then hits every implementation alike instead of one of them.
+    steps = max(4, case.steps // (2 * args.repeats // 3 + 1))
+    timings = {p.impl.name: Timings() for p in prepared}
+    for _ in range(args.repeats):
+        for p in prepared:  # interleaved, so that a burst of load hits every implementation
+            seconds, p.carry = time_calls(
+                lambda c, step=p.step, grads=p.grads: step(*c, grads), p.carry, steps
+            )
+            timings[p.impl.name].add_repeat(seconds)
+
+    rows = {}
+    optax_t = timings["optax"].median if "optax" in timings else None
+    optax_c = next((p.first_call_s for p in prepared if p.impl.name == "optax"), None)
+    for p in prepared:
+        t = timings[p.impl.name]
+        summary = t.summary()
+        rows[p.impl.name] = {
+            **summary,
+            "first_call_s": p.first_call_s,
+            "compile_s": p.compile_s,
+            "share_of_limit": None,  # set at the end, against the limit
+            "gb_per_s": step_bytes / summary["median_s"] / 1e9,
+            "time_vs_optax": summary["median_s"] / optax_t if optax_t else None,
+            "compile_vs_optax": p.first_call_s / optax_c if optax_c else None,
+            "memory_bytes": p.memory,
+            "donated": p.donated,
+            "correctness": correctness[p.impl.name],
+        }
+    print(
+        f"   {'impl':<11} {'ms/step':>8} {'p10-p90':>15} {'GB/s':>6} {'vs optax':>8} "
+        f"{'1st call s':>10} {'vs optax':>8} {'peak MiB':>8}"
+    )
+    for name, r in rows.items():
+        peak = r["memory_bytes"]["peak"] / 2**20 if r["memory_bytes"] else float("nan")
+        vs = f"{r['time_vs_optax']:.3f}" if r["time_vs_optax"] else "-"
+        cvs = f"{r['compile_vs_optax']:.3f}" if r["compile_vs_optax"] else "-"
+        print(
+            f"   {name:<11} {fmt_ms(r['median_s']):>8} "
+            f"{fmt_ms(r['p10_s']) + '-' + fmt_ms(r['p90_s']):>15} {r['gb_per_s']:>6.1f} "
+            f"{vs:>8} {r['first_call_s']:>10.2f} {cvs:>8} {peak:>8.0f}",
+            flush=True,
+        )
+    del prepared
+    return {
+        "case": case.name,
+        "step": case.step,
+        "params": n_params,
+        "leaves": len(jax.tree.leaves(case.tree(), is_leaf=lambda x: isinstance(x, tuple))),
+        "bytes_per_param": case.bytes_per_param,
+        "steps_per_repeat": steps,
+        "repeats": args.repeats,
+        "implementations": rows,
+    }
+
+
+def check_targets(results: list[dict]) -> list[dict]:
+    by_case = {r["case"]: r["implementations"] for r in results}
+    verdicts = []
+    for case, metric, op, bound in TARGETS:
+        row = by_case.get(case, {}).get("fused-flat")
+        value = None if row is None else row.get(metric)
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        verdicts.append(
+            {"case": case, "metric": metric, "target": f"{op} {bound}", "value": value, "met": met}
+        )
+    return verdicts
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The results as Markdown tables (for benchmarks/RESULTS.md)."""
+    env, lines, bw = data["environment"], [], data["bandwidth"]
+    measured = (
+        f" (start {bw['start']['gb_per_s']:.1f}, end {bw['end']['gb_per_s']:.1f})"
+        if "start" in bw
+        else ""
+    )
+    lines.append(
+        f"jax {env['jax']}, optax {env['optax']}, {env['backend']}, {env['cpu_count']} cores; "
+        f"bandwidth limit (a*x+y, y donated) {bw['gb_per_s']:.1f} GB/s{measured}; "
+        f"load average {env['load_average_start']:.1f} -> {env['load_average_end']:.1f}; "
+        f"{env['wall_s']:.0f} s; `{env['command']}`."
+    )
+    lines.append("")
+    lines.append(
+        "| step and tree | impl | ms/step (median) | p10-p90 | share of limit | vs optax "
+        "| first call s | vs optax | peak MiB | donated | equals (max abs diff) |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for case in data["cases"]:
+        for name, r in case["implementations"].items():
+            peak = r["memory_bytes"]["peak"] / 2**20 if r["memory_bytes"] else float("nan")
+            check = r["correctness"]
+            if check.get("bitwise_vs_ours"):
+                equals = "ours, bitwise"
+            elif "max_abs_diff_vs_ours" in check:
+                equals = f"ours {check['max_abs_diff_vs_ours']:.0e}"
+            elif "max_abs_diff_vs_optax" in check:
+                equals = f"optax {check['max_abs_diff_vs_optax']:.0e}"
+            else:
+                equals = "-"
+            vs = f"{r['time_vs_optax']:.3f}" if r["time_vs_optax"] is not None else "-"
+            cvs = f"{r['compile_vs_optax']:.3f}" if r["compile_vs_optax"] is not None else "-"
+            lines.append(
+                f"| {case['case']} | {name} | {fmt_ms(r['median_s'])} | "
+                f"{fmt_ms(r['p10_s'])}-{fmt_ms(r['p90_s'])} | {r['share_of_limit']:.0%} | {vs} | "
+                f"{r['first_call_s']:.2f} | {cvs} | {peak:.0f} | {r['donated']} | {equals} |"
+            )
+    lines.append("")
+    lines.append("| target (fused-flat) | metric | target | measured | |")
+    lines.append("|---|---|---|---|---|")
+    for v in data["targets"]:
+        value = "-" if v["value"] is None else f"{v['value']:.3f}"
+        status = {True: "met", False: "**missed**", None: "not run"}[v["met"]]
+        lines.append(f"| {v['case']} | {v['metric']} | {v['target']} | {value} | {status} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; skip slow variants")
+    parser.add_argument("--json", type=str, default=None, help="write the results here")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--check-steps", type=int, default=3)
+    parser.add_argument("--cases", type=str, default="", help="comma-separated name prefixes")
+    parser.add_argument("--impls", type=str, default="", help="e.g. optax,fused-flat")
+    parser.add_argument(
+        "--markdown", type=str, default=None, help="print the tables of a JSON written before"
+    )
+    args = parser.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
+    args.repeats = args.repeats or (4 if args.quick else 10)
+    args.impls = [s for s in args.impls.split(",") if s]
+    prefixes = [s.strip() for s in args.cases.split(",") if s.strip()]
+    cases = [c for c in CASES if not prefixes or any(c.name.startswith(p) for p in prefixes)]
+
+    started = time.time()
+    env = {
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "optax": getattr(optax, "__version__", None),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average_start": load_average(),
+        "command": " ".join(["python -m benchmarks.bench_optim", *(argv or sys.argv[1:])]),
+    }
+    print(
+        f"jax {env['jax']}, optax {env['optax']}, {env['backend']}, {env['cpu_count']} cores, "
+        f"load {env['load_average_start']:.2f}"
+    )
+    bandwidth = measure_bandwidth(args.quick)
+    print(f"bandwidth (a*x+y) at the start: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
+
+    results = [run_case(case, args) for case in cases]
+    # The limit is what the machine can do: the better of the measurements before and after
+    # the steps (other processes' load lowers either at times).
+    bandwidth_end = measure_bandwidth(args.quick)
+    limit = max(bandwidth["gb_per_s"], bandwidth_end["gb_per_s"])
+    bandwidth = {
+        "kernel": bandwidth["kernel"],
+        "start": bandwidth,
+        "end": bandwidth_end,
+        "gb_per_s": limit,
+    }
+    print(
+        f"\nbandwidth (a*x+y) at the end: {bandwidth_end['gb_per_s']:.1f} GB/s; "
+        f"limit {limit:.1f} GB/s"
+    )
+    for result in results:
+        step_bytes = result["bytes_per_param"] * result["params"]
+        for row in result["implementations"].values():
+            row["share_of_limit"] = step_bytes / row["median_s"] / 1e9 / limit
+    print_shares(results)
+    verdicts = check_targets(results)
+    print("\n== targets (fused-flat)")
+    for v in verdicts:
+        value = "-" if v["value"] is None else f"{v['value']:.3f}"
+        status = {True: "met", False: "MISSED", None: "not run"}[v["met"]]
+        print(f"   {v['case']:<34} {v['metric']:<17} {v['target']:<7} {value:>7}  {status}")
+    env["load_average_end"] = load_average()
+    env["wall_s"] = time.time() - started
+    print(
+        f"\nload {env['load_average_start']:.2f} -> {env['load_average_end']:.2f}, "
+        f"{env['wall_s']:.0f} s"
+    )
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(
+                {"environment": env, "bandwidth": bandwidth, "cases": results, "targets": verdicts},
+                f,
+                indent=1,
+            )
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
