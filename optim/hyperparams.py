@@ -36,14 +36,14 @@ def _is_integer(value: Any) -> bool:
 
 
 def _injectable(value: Any, default: Any) -> bool:
-    """A number to hold in the state: any float, or an integer given for a float parameter.
+    """A number to hold in the state: a float, or an integer given where the default is a float.
 
     Integer parameters (`memory_size`, `min_dim_size_to_factor`, ...) often decide shapes or
     loop counts, so they stay static unless listed otherwise.
     """
     if not _is_number(value):
         return False
-    return not (_is_integer(value) and (default is None or _is_integer(default)))
+    return not _is_integer(value) or (_is_number(default) and not _is_integer(default))
 
 
 def inject_hyperparams(
