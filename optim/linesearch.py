@@ -188,7 +188,14 @@ def scale_by_backtracking_linesearch(
         value = _scalar_value(value, dtype, "scale_by_backtracking_linesearch")
         slope = tree_vdot(grad, updates).astype(dtype)
 
-        if math.isinf(increase_factor):
+        if isinstance(increase_factor, jax.core.Tracer):
+            # Injected (inject_hyperparams): the same choice, made on the traced value.
+            first = jnp.where(
+                jnp.isinf(increase_factor),
+                max_learning_rate,
+                jnp.minimum(increase_factor * state.learning_rate, max_learning_rate),
+            )
+        elif math.isinf(increase_factor):
             first = jnp.asarray(max_learning_rate, dtype)
         else:
             first = jnp.minimum(increase_factor * state.learning_rate, max_learning_rate)
@@ -343,7 +350,9 @@ def scale_by_zoom_linesearch(
     _check_increase(increase_factor)
     validate.in_range("slope_rtol", slope_rtol, 0.0, 1.0, low_open=True, high_open=True)
     validate.in_range("curv_rtol", curv_rtol, 0.0, 1.0, low_open=True, high_open=True)
-    if not callable(slope_rtol) and not callable(curv_rtol) and slope_rtol >= curv_rtol:
+    # Schedules and traced values (inject_hyperparams) cannot be compared when built.
+    known = not any(callable(v) or isinstance(v, jax.core.Tracer) for v in (slope_rtol, curv_rtol))
+    if known and slope_rtol >= curv_rtol:
         raise ValueError(
             f"slope_rtol must be smaller than curv_rtol (N&W: 0 < c1 < c2 < 1), got "
             f"slope_rtol={slope_rtol!r}, curv_rtol={curv_rtol!r}"
