@@ -103,6 +103,15 @@ def _scalar_value(value: Any, dtype: Any, where: str) -> jax.Array:
         raise ValueError(f"{where}: value must be a scalar, got shape {value.shape}")
     return value.astype(dtype)
 
+def _start(name, updates, params, value, grad, value_fn, extra, dtype):
+    """What both line searches check and compute first: the objective, f(x) and the slope g.d."""
+    require_extras(name, params=params, value=value, grad=grad, value_fn=value_fn)
+    check_same_structure(updates, params, "updates", "params")
+    check_same_structure(grad, params, "grad", "params")
+    fn = bind_value_fn(value_fn, extra)
+    return fn, _scalar_value(value, dtype, name), tree_vdot(grad, updates).astype(dtype)
+
+
 
 def _check_increase(increase_factor: float) -> None:
     # math.inf is allowed: it means "start at max_learning_rate every time".
@@ -177,16 +186,10 @@ def scale_by_backtracking_linesearch(
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
-        require_extras(
-            "scale_by_backtracking_linesearch",
-            params=params, value=value, grad=grad, value_fn=value_fn,
-        )
-        check_same_structure(updates, params, "updates", "params")
-        check_same_structure(grad, params, "grad", "params")
-        fn = bind_value_fn(value_fn, extra)
         dtype = state.learning_rate.dtype
-        value = _scalar_value(value, dtype, "scale_by_backtracking_linesearch")
-        slope = tree_vdot(grad, updates).astype(dtype)
+        fn, value, slope = _start(
+            "scale_by_backtracking_linesearch", updates, params, value, grad, value_fn, extra, dtype
+        )
 
         if isinstance(increase_factor, jax.core.Tracer):
             # Injected (inject_hyperparams): the same choice, made on the traced value.
@@ -378,16 +381,10 @@ def scale_by_zoom_linesearch(
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
-        require_extras(
-            "scale_by_zoom_linesearch",
-            params=params, value=value, grad=grad, value_fn=value_fn,
-        )
-        check_same_structure(updates, params, "updates", "params")
-        check_same_structure(grad, params, "grad", "params")
-        fn = bind_value_fn(value_fn, extra)
         dtype = state.learning_rate.dtype
-        f0 = _scalar_value(value, dtype, "scale_by_zoom_linesearch")
-        s0 = tree_vdot(grad, updates).astype(dtype)
+        fn, f0, s0 = _start(
+            "scale_by_zoom_linesearch", updates, params, value, grad, value_fn, extra, dtype
+        )
         grad = tree_cast_like(grad, params)
 
         def evaluate(alpha):
