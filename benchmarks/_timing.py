@@ -83,5 +83,18 @@ def memory_of(compiled: Any) -> dict[str, int] | None:
     return out
 
 
+def bytes_accessed(compiled: Any) -> float | None:
+    """The bytes a compiled program reads and writes, by XLA's own cost analysis (or None)."""
+    try:
+        analysis = compiled.cost_analysis()
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else None
+    if not analysis or "bytes accessed" not in analysis:
+        return None
+    return float(analysis["bytes accessed"])
+
+
 def fmt_ms(seconds: float) -> str:
     return f"{1e3 * seconds:.2f}"

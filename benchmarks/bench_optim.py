@@ -4,7 +4,10 @@
     python -m benchmarks.bench_optim --quick --json benchmarks/out/optim.json  # a few minutes
 
 1. The limit: a jitted `a*x + y` on arrays far larger than the caches (y donated, 12 bytes per
-   entry), before and after the steps; the better of the two is taken as the limit.
+   entry). It is timed before and after all the steps, and, for the shares, inside each case's
+   timing loop, interleaved with the steps: a share of the limit then compares a step with
+   the limit measured under the same load (the machine is shared; its bandwidth varies from
+   minute to minute by more than the differences measured here).
 2. For each tree (1 leaf x 10M, 100 leaves x 100k, 2000 leaves x 500, an MLP 2048-4096x3-2048
    of 50M params) and each step (Adam; the chain clip + Adam + weight decay + cosine learning
    rate), each implementation runs the same jitted step, params and state donated:
@@ -18,7 +21,9 @@
    first call (trace + compile + run) and the compiled program's memory.
 3. Ratios against optax and shares of the limit (bytes per parameter: Adam 28 = read params,
    grads, two moments, write params, two moments; the chain 32 = one more read of the grads
-   for the norm), checked against the targets of the performance issue.
+   for the norm), checked against the targets of the performance issue. Beside them, the
+   bytes the compiled step really moves (XLA's cost analysis: Adam on XLA:CPU is three kernels
+   and 40 bytes per parameter) and the share of the limit those bytes reach.
 
 Timings are of this machine at this moment: the load average is recorded at start and end.
 """
@@ -41,7 +46,15 @@ import jax.numpy as jnp
 import numpy as np
 
 import optim
-from benchmarks._timing import Timings, block, fmt_ms, load_average, memory_of, time_calls
+from benchmarks._timing import (
+    Timings,
+    block,
+    bytes_accessed,
+    fmt_ms,
+    load_average,
+    memory_of,
+    time_calls,
+)
 
 try:
     import optax
@@ -52,18 +65,26 @@ except ImportError:  # optax is optional: then only our implementations run
 # --------------------------------------------------------------------------- bandwidth
 
 
+LIMIT_ENTRIES = 1 << 25  # 128 MiB per array, far beyond the caches
+
+
+def triad_kernel(n: int) -> tuple[Callable, jax.Array, jax.Array]:
+    """The jitted `a*x + y` (y donated, 12 bytes per entry), with its two arrays, compiled."""
+    triad = jax.jit(lambda y, x: 1.0001 * x + y, donate_argnums=0)
+    x = jnp.full((n,), 0.5, jnp.float32)
+    y = block(triad(jnp.full((n,), 0.25, jnp.float32), x))
+    return triad, x, y
+
+
 def measure_bandwidth(quick: bool) -> dict[str, Any]:
     """The streaming bandwidth of a jitted `a*x + y` (y donated): bytes moved per second."""
-    sizes = [1 << 25] if quick else [1 << 25, 1 << 26]
+    sizes = [LIMIT_ENTRIES] if quick else [LIMIT_ENTRIES, 2 * LIMIT_ENTRIES]
     results = []
-    triad = jax.jit(lambda y, x: 1.0001 * x + y, donate_argnums=0)
     for n in sizes:
-        x = jnp.full((n,), 0.5, jnp.float32)
-        y = jnp.full((n,), 0.25, jnp.float32)
-        y = block(triad(y, x))
+        triad, x, y = triad_kernel(n)
         timings = Timings()
         for _ in range(3 if quick else 5):
-            seconds, y = time_calls(lambda y, x=x: triad(y, x), y, 10)
+            seconds, y = time_calls(lambda y, x=x, triad=triad: triad(y, x), y, 10)
             timings.add_repeat(seconds)
         moved = 12 * n
         summary = timings.summary()
@@ -208,6 +229,7 @@ class Prepared:
     first_call_s: float
     compile_s: float
     memory: dict | None
+    moved: float | None  # bytes read and written by the compiled step (XLA's cost analysis)
     donated: bool
     after: list[np.ndarray]  # params after the correctness steps, as host arrays
 
@@ -238,7 +260,10 @@ def prepare(impl: Impl, case: Case, key: jax.Array, check_steps: int) -> Prepare
         carry = block(compiled(*carry, grads))
     params_now = carry[0].unflatten() if impl.flat else carry[0]
     after = [np.asarray(x) for x in jax.tree.leaves(params_now)]
-    return Prepared(impl, compiled, carry, grads, first_call_s, compile_s, memory, donated, after)
+    moved = bytes_accessed(compiled)
+    return Prepared(
+        impl, compiled, carry, grads, first_call_s, compile_s, memory, moved, donated, after
+    )
 
 
 def compare(prepared: list[Prepared]) -> dict[str, Any]:
@@ -263,7 +288,14 @@ def print_shares(results: list[dict]) -> None:
     print("\n== shares of the bandwidth limit")
     for result in results:
         shares = ", ".join(
-            f"{name} {row['share_of_limit']:.0%}" for name, row in result["implementations"].items()
+            f"{name} {row['share_of_limit']:.0%}"
+            + (
+                f" ({row['bytes_moved_per_param']:.0f} B/param moved: "
+                f"{row['share_of_limit_moved']:.0%})"
+                if row.get("bytes_moved_per_param")
+                else ""
+            )
+            for name, row in result["implementations"].items()
         )
         print(f"   {result['case']:<34} {shares}")
 
@@ -301,12 +333,19 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     # then hits every implementation alike instead of one of them.
     steps = max(4, case.steps // (2 * args.repeats // 3 + 1))
     timings = {p.impl.name: Timings() for p in prepared}
+    triad, triad_x, triad_y = triad_kernel(LIMIT_ENTRIES)
+    limit_timings = Timings()
     for _ in range(args.repeats):
         for p in prepared:  # interleaved, so that a burst of load hits every implementation
             seconds, p.carry = time_calls(
                 lambda c, step=p.step, grads=p.grads: step(*c, grads), p.carry, steps
             )
             timings[p.impl.name].add_repeat(seconds)
+        seconds, triad_y = time_calls(lambda y, x=triad_x: triad(y, x), triad_y, steps)
+        limit_timings.add_repeat(seconds)
+    del triad_x, triad_y
+    limit = 12 * LIMIT_ENTRIES / limit_timings.median / 1e9
+    print(f"   limit (a*x+y, timed between the steps): {limit:.1f} GB/s")
 
     rows = {}
     optax_t = timings["optax"].median if "optax" in timings else None
@@ -318,8 +357,12 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
             **summary,
             "first_call_s": p.first_call_s,
             "compile_s": p.compile_s,
-            "share_of_limit": None,  # set at the end, against the limit
+            "share_of_limit": step_bytes / summary["median_s"] / 1e9 / limit,
             "gb_per_s": step_bytes / summary["median_s"] / 1e9,
+            "bytes_moved_per_param": p.moved / n_params if p.moved else None,
+            "share_of_limit_moved": p.moved / summary["median_s"] / 1e9 / limit
+            if p.moved
+            else None,
             "time_vs_optax": summary["median_s"] / optax_t if optax_t else None,
             "compile_vs_optax": p.first_call_s / optax_c if optax_c else None,
             "memory_bytes": p.memory,
@@ -349,6 +392,7 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
         "bytes_per_param": case.bytes_per_param,
         "steps_per_repeat": steps,
         "repeats": args.repeats,
+        "limit": {"gb_per_s": limit, **limit_timings.summary()},
         "implementations": rows,
     }
 
@@ -376,16 +420,18 @@ def markdown(data: dict[str, Any]) -> str:
     )
     lines.append(
         f"jax {env['jax']}, optax {env['optax']}, {env['backend']}, {env['cpu_count']} cores; "
-        f"bandwidth limit (a*x+y, y donated) {bw['gb_per_s']:.1f} GB/s{measured}; "
+        f"bandwidth (a*x+y, y donated) {bw['gb_per_s']:.1f} GB/s{measured}, each case's "
+        "own limit below; "
         f"load average {env['load_average_start']:.1f} -> {env['load_average_end']:.1f}; "
         f"{env['wall_s']:.0f} s; `{env['command']}`."
     )
     lines.append("")
     lines.append(
         "| step and tree | impl | ms/step (median) | p10-p90 | share of limit | vs optax "
-        "| first call s | vs optax | peak MiB | donated | equals (max abs diff) |"
+        "| first call s | vs optax | bytes/param moved | share, bytes moved | peak MiB | donated "
+        "| equals (max abs diff) |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in data["cases"]:
         for name, r in case["implementations"].items():
             peak = r["memory_bytes"]["peak"] / 2**20 if r["memory_bytes"] else float("nan")
@@ -400,11 +446,24 @@ def markdown(data: dict[str, Any]) -> str:
                 equals = "-"
             vs = f"{r['time_vs_optax']:.3f}" if r["time_vs_optax"] is not None else "-"
             cvs = f"{r['compile_vs_optax']:.3f}" if r["compile_vs_optax"] is not None else "-"
+            per_param = r.get("bytes_moved_per_param")
+            moved = "-" if per_param is None else f"{per_param:.0f}"
+            moved_share = r.get("share_of_limit_moved")
+            moved_share = "-" if moved_share is None else f"{moved_share:.0%}"
             lines.append(
                 f"| {case['case']} | {name} | {fmt_ms(r['median_s'])} | "
                 f"{fmt_ms(r['p10_s'])}-{fmt_ms(r['p90_s'])} | {r['share_of_limit']:.0%} | {vs} | "
-                f"{r['first_call_s']:.2f} | {cvs} | {peak:.0f} | {r['donated']} | {equals} |"
+                f"{r['first_call_s']:.2f} | {cvs} | {moved} | {moved_share} | {peak:.0f} | "
+                f"{r['donated']} | {equals} |"
             )
+    limits = [
+        f"{case['case']} {case['limit']['gb_per_s']:.1f}"
+        for case in data["cases"]
+        if "limit" in case
+    ]
+    if limits:
+        lines.append("")
+        lines.append("The limit timed between each case's steps, GB/s: " + "; ".join(limits) + ".")
     lines.append("")
     lines.append("| target (fused-flat) | metric | target | measured | |")
     lines.append("|---|---|---|---|---|")
@@ -456,8 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bandwidth (a*x+y) at the start: {bandwidth['gb_per_s']:.1f} GB/s", flush=True)
 
     results = [run_case(case, args) for case in cases]
-    # The limit is what the machine can do: the better of the measurements before and after
-    # the steps (other processes' load lowers either at times).
+    # For context only: the shares use each case's own limit, timed between its steps.
     bandwidth_end = measure_bandwidth(args.quick)
     limit = max(bandwidth["gb_per_s"], bandwidth_end["gb_per_s"])
     bandwidth = {
@@ -470,10 +528,6 @@ def main(argv: list[str] | None = None) -> int:
         f"\nbandwidth (a*x+y) at the end: {bandwidth_end['gb_per_s']:.1f} GB/s; "
         f"limit {limit:.1f} GB/s"
     )
-    for result in results:
-        step_bytes = result["bytes_per_param"] * result["params"]
-        for row in result["implementations"].values():
-            row["share_of_limit"] = step_bytes / row["median_s"] / 1e9 / limit
     print_shares(results)
     verdicts = check_targets(results)
     print("\n== targets (fused-flat)")

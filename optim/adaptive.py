@@ -58,7 +58,7 @@ def scale_by_rss(
         )
         e = value_at(eps, state.count)
         out = jax.tree.map(
-            lambda g, s: jnp.where(s > 0, g * jax.lax.rsqrt(s + e), 0).astype(g.dtype),
+            lambda g, s: jnp.where(s > 0, g / jnp.sqrt(s + e), 0).astype(g.dtype),
             updates,
             total,
         )
@@ -115,7 +115,7 @@ def scale_by_rms(
             # bias_correction both are g**2 at step 1 and it rounds below 0 (a NaN root).
             nu_hat = jax.tree.map(lambda n, m: jnp.maximum(n - jnp.square(m), 0), nu_hat, mu_hat)
         if eps_in_sqrt:
-            scaled = lambda g, n: g * jax.lax.rsqrt(n + e)
+            scaled = lambda g, n: g / jnp.sqrt(n + e)
         else:
             scaled = lambda g, n: g / (jnp.sqrt(n) + e)
         out = jax.tree.map(lambda g, n: scaled(g, n).astype(g.dtype), updates, nu_hat)
@@ -154,7 +154,7 @@ def scale_by_adadelta(rho: ScalarOrSchedule = 0.9, eps: float = 1e-6) -> Gradien
         e = value_at(eps, state.count)
         e_g = update_moment(updates, state.e_g, rate, 2)
         out = jax.tree.map(
-            lambda g, eg, ex: (jnp.sqrt(ex + e) * jax.lax.rsqrt(eg + e) * g).astype(g.dtype),
+            lambda g, eg, ex: (jnp.sqrt(ex + e) / jnp.sqrt(eg + e) * g).astype(g.dtype),
             updates,
             e_g,
             state.e_x,

