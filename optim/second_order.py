@@ -226,6 +226,18 @@ def _curvature_ok(s: jax.Array, y: jax.Array, sy: jax.Array) -> jax.Array:
     return jnp.isfinite(sy) & (sy > margin)
 
 
+def _secant_pair(updates, state, params, dtype, name):
+    """The flat grads (and how to unravel them), the flat params, and the last step's pair
+    `s = x_k - x_{k-1}`, `y = g_k - g_{k-1}`, with `y^T s` and whether it may be absorbed."""
+    _check_params(params, updates, name)
+    x, _ = _flat(params, dtype)
+    g, unravel_g = _flat(updates, dtype)
+    s, y = x - state.prev_params, g - state.prev_updates
+    sy = s @ y
+    absorb = (state.count > 0) & _curvature_ok(s, y, sy)
+    return g, unravel_g, x, s, y, sy, absorb
+
+
 def scale_by_bfgs(scale_init_precond: bool = False) -> GradientTransformation:
     """BFGS: `u = H_k g_k` with the dense inverse-Hessian approximation (N&W Algorithm 6.1).
 
@@ -258,13 +270,10 @@ def scale_by_bfgs(scale_init_precond: bool = False) -> GradientTransformation:
         )
 
     def update(updates, state, params=None, **extra):
-        _check_params(params, updates, "scale_by_bfgs")
         dtype = state.inv_hessian.dtype
-        x, _ = _flat(params, dtype)
-        g, unravel_g = _flat(updates, dtype)
-        s, y = x - state.prev_params, g - state.prev_updates
-        sy = s @ y
-        absorb = (state.count > 0) & _curvature_ok(s, y, sy)
+        g, unravel_g, x, s, y, sy, absorb = _secant_pair(
+            updates, state, params, dtype, "scale_by_bfgs"
+        )
         h = state.inv_hessian
         if scale_init_precond:
             gamma = sy / jnp.where(y @ y > 0, y @ y, 1.0)
@@ -365,13 +374,11 @@ def scale_by_lbfgs(
         )
 
     def update(updates, state, params=None, **extra):
-        _check_params(params, updates, "scale_by_lbfgs")
         dtype = state.rho.dtype
-        x, _ = _flat(params, dtype)
-        g, unravel_g = _flat(updates, dtype)
-        s, y = x - state.prev_params, g - state.prev_updates
-        sy, yy = s @ y, y @ y
-        absorb = (state.count > 0) & _curvature_ok(s, y, sy)
+        g, unravel_g, x, s, y, sy, absorb = _secant_pair(
+            updates, state, params, dtype, "scale_by_lbfgs"
+        )
+        yy = y @ y
         slot = state.num_updates % memory_size
         s_mem = jnp.where(absorb, state.diff_params.at[slot].set(s), state.diff_params)
         y_mem = jnp.where(absorb, state.diff_updates.at[slot].set(y), state.diff_updates)
