@@ -49,7 +49,7 @@ import numpy as np
 import optim
 from nets import losses as losses_lib
 from nets.data import Split, epoch_batches, num_batches
-from optim.combine import call_update
+
 
 Apply = Callable[[Any, jax.Array], jax.Array]
 Loss = Callable[[jax.Array, jax.Array], jax.Array]
@@ -170,7 +170,9 @@ def _update(optimizer, objective, params, state, x, y):
     """One step: loss, gradients, transformed updates, new params and state."""
     value, grads = jax.value_and_grad(objective)(params, x, y)
     extra = {"value": value, "grad": grads, "value_fn": lambda p: objective(p, x, y)}
-    updates, new_state = call_update(optimizer, grads, state, params, extra)
+    updates, new_state = optim.with_extra_args_support(optimizer).update(
+        grads, state, params, **extra
+    )
     return value, optim.apply_updates(params, updates), new_state
 
 

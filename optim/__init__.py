@@ -4,10 +4,24 @@
     state = tx.init(params)
     updates, state = tx.update(grads, state, params)
     params = optim.apply_updates(params, updates)
+
+Every public name is importable from here. The rooms behind them:
+
+    _core/         the contract: GradientTransformation, chain, inject_hyperparams, state access
+    tree           the pytree maths (optim.tree.tree_global_norm, ...)
+    transforms/    the building blocks, one module per family
+    aliases/       the optimizers, each one chain of building blocks
+    wrappers/      transforms around another optimizer
+    second_order/  Newton, BFGS, L-BFGS, line searches, minimize
+    flat/          the flat fast path for many leaves (fused)
+    landscapes     the lectures' test functions;  analysis: curvature, learning rates
+    states         every optimizer state type, by name
 """
 
 # core
-from optim.base import (
+from optim import states, tree
+from optim._core.base import (
+    ElementwiseTransformation,
     EmptyState,
     GradientTransformation,
     OptState,
@@ -16,10 +30,13 @@ from optim.base import (
     Schedule,
     Updates,
     apply_updates,
+    elementwise,
+    is_elementwise,
 )
-from optim.combine import chain, identity, named_chain, stateless
-from optim.hyperparams import InjectHyperparamsState, inject_hyperparams
-from optim.state import find_fields, get_field, set_field
+from optim._core.combine import chain, identity, named_chain, stateless, with_extra_args_support
+from optim._core.hyperparams import inject_hyperparams
+from optim._core.state import find_fields, get_field, set_field
+from optim._core.structure import ParamsRequiredError
 from optim.tree import (
     tree_add,
     tree_add_scaled,
@@ -35,91 +52,53 @@ from optim.tree import (
 )
 
 # building blocks
-from optim.adaptive import (
-    ScaleByAdaDeltaState,
-    ScaleByAdamState,
-    ScaleByRmsState,
-    ScaleByRssState,
-    scale_by_adadelta,
-    scale_by_adam,
-    scale_by_rms,
-    scale_by_rss,
+from optim.transforms.adam import scale_by_adam, scale_by_nadam
+from optim.transforms.adam_variance import (
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_belief,
+    scale_by_radam,
 )
-from optim.clipping import clip, clip_by_global_norm
-from optim.momentum import EmaState, TraceState, ema, trace
-from optim.regularize import AddDecayedWeightsState, add_decayed_weights
-from optim.scale import ScaleByScheduleState, scale, scale_by_learning_rate, scale_by_schedule
-from optim.sign import (
-    ScaleByAdaptiveGainsState,
-    ScaleByRpropState,
-    scale_by_adaptive_gains,
-    scale_by_rprop,
-    sign,
-)
-
-# the lectures' optimizers
-from optim.aliases import adadelta, adagrad, adam, adamw, adaptive_gains, rmsprop, rprop, sgd
-
-# wrappers and modern optimizers (partition, wrappers, accumulate, lookahead, plateau, modern,
-# lion, layerwise, factored, orthogonal, noise, schedule_free, sam, modern_aliases)
-from optim.accumulate import MultiSteps, MultiStepsState
-from optim.factored import (
-    FactoredState,
+from optim.transforms.adaptive import scale_by_adadelta, scale_by_rms, scale_by_rss
+from optim.transforms.clipping import clip, clip_by_global_norm
+from optim.transforms.factored import (
     clip_by_block_rms,
     scale_by_factored_rms,
     scale_by_param_block_rms,
 )
-from optim.layerwise import ScaleByLarsState, scale_by_lars, scale_by_trust_ratio
-from optim.lion import ScaleByLionState, scale_by_lion
-from optim.lookahead import LookaheadState, lookahead
-from optim.modern import (
-    ScaleByAdamaxState,
-    ScaleByAmsgradState,
-    ScaleByBeliefState,
-    ScaleByNadamState,
-    ScaleByRadamState,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_belief,
-    scale_by_nadam,
-    scale_by_radam,
+from optim.transforms.layerwise import scale_by_lars, scale_by_trust_ratio
+from optim.transforms.momentum import ema, trace
+from optim.transforms.noise import add_noise
+from optim.transforms.orthogonal import orthogonalize_via_newton_schulz, scale_by_muon
+from optim.transforms.regularization import add_decayed_weights
+from optim.transforms.scaling import scale, scale_by_learning_rate, scale_by_schedule
+from optim.transforms.sign_based import (
+    scale_by_adaptive_gains,
+    scale_by_lion,
+    scale_by_rprop,
+    sign,
 )
-from optim.modern_aliases import (
-    adabelief,
-    adafactor,
-    adamax,
-    amsgrad,
-    lamb,
-    lars,
-    lion,
-    muon,
-    nadam,
-    noisy_sgd,
-    radam,
-    schedule_free_adamw,
-    schedule_free_sgd,
-)
-from optim.noise import AddNoiseState, add_noise
-from optim.orthogonal import ScaleByMuonState, orthogonalize_via_newton_schulz, scale_by_muon
-from optim.partition import (
-    MaskedNode,
-    MaskedState,
-    PartitionState,
-    masked,
-    partition,
-    set_to_zero,
-)
-from optim.plateau import ReduceLROnPlateauState, reduce_on_plateau
-from optim.sam import SAMState, sam
-from optim.schedule_free import ScheduleFreeState, schedule_free, schedule_free_eval_params
-from optim.wrappers import (
-    ApplyIfFiniteState,
-    EmaParamsState,
-    apply_if_finite,
-    ema_params,
-    eval_params,
-    raise_if_gave_up,
-)
+
+# optimizers
+from optim.aliases.adam import adabelief, adam, adamax, adamw, amsgrad, nadam, radam
+from optim.aliases.adaptive import adadelta, adagrad, rmsprop
+from optim.aliases.factored import adafactor
+from optim.aliases.gradient_descent import noisy_sgd, sgd
+from optim.aliases.layerwise import lamb, lars
+from optim.aliases.orthogonal import muon
+from optim.aliases.schedule_free import schedule_free_adamw, schedule_free_sgd
+from optim.aliases.second_order import bfgs, lbfgs, newton
+from optim.aliases.sign_based import adaptive_gains, lion, rprop
+
+# wrappers
+from optim.wrappers.accumulate import MultiSteps
+from optim.wrappers.averaging import ema_params, eval_params
+from optim.wrappers.finite import apply_if_finite, raise_if_gave_up
+from optim.wrappers.lookahead import lookahead
+from optim.wrappers.partition import MaskedNode, masked, partition, set_to_zero
+from optim.wrappers.plateau import reduce_on_plateau
+from optim.wrappers.sam import sam
+from optim.wrappers.schedule_free import schedule_free, schedule_free_eval_params
 
 # second order, line searches, the minimize driver, landscapes, analysis
 from optim import analysis, landscapes
@@ -133,46 +112,43 @@ from optim.analysis import (
     top_hessian_eigenvalue,
 )
 from optim.landscapes import Landscape
-from optim.linesearch import (
-    ScaleByBacktrackingLinesearchState,
-    ScaleByZoomLinesearchState,
-    scale_by_backtracking_linesearch,
-    scale_by_zoom_linesearch,
-)
-from optim.minimize import MinimizeResult, Trajectory, minimize
-from optim.second_order import (
-    ScaleByBfgsState,
-    ScaleByLbfgsState,
-    ScaleByNewtonState,
-    bfgs,
-    lbfgs,
-    newton,
-    scale_by_bfgs,
-    scale_by_lbfgs,
-    scale_by_newton,
-)
+from optim.second_order.backtracking import scale_by_backtracking_linesearch
+from optim.second_order.minimize import MinimizeResult, Trajectory, minimize
+from optim.second_order.newton import scale_by_newton
+from optim.second_order.quasi_newton import scale_by_bfgs, scale_by_lbfgs
+from optim.second_order.zoom import scale_by_zoom_linesearch
 
-# the flat fast path for many leaves (flat, fused)
-from optim.flat import FlatTree, flatten, unflatten
-from optim.fused import FusionError, check_fusable, fused, fused_step
+# the flat fast path for many leaves
+from optim.flat.flat_tree import FlatTree, flatten, unflatten
+from optim.flat.fused import FusionError, check_fusable, fused, fused_step
+
+# The state types stay importable from here; their home is `optim.states`.
+from optim.states import *  # noqa: F403, E402
 
 __all__ = [
     # core
+    "ElementwiseTransformation",
     "EmptyState",
     "GradientTransformation",
     "OptState",
     "Params",
+    "ParamsRequiredError",
     "ScalarOrSchedule",
     "Schedule",
     "Updates",
     "apply_updates",
     "chain",
+    "elementwise",
     "find_fields",
     "get_field",
     "identity",
+    "inject_hyperparams",
+    "is_elementwise",
     "named_chain",
     "set_field",
+    "states",
     "stateless",
+    "tree",
     "tree_add",
     "tree_add_scaled",
     "tree_all_finite",
@@ -184,124 +160,89 @@ __all__ = [
     "tree_vdot",
     "tree_where",
     "tree_zeros_like",
-    "InjectHyperparamsState",
-    "inject_hyperparams",
+    "with_extra_args_support",
     # building blocks
-    "AddDecayedWeightsState",
-    "EmaState",
-    "ScaleByAdaDeltaState",
-    "ScaleByAdamState",
-    "ScaleByAdaptiveGainsState",
-    "ScaleByRmsState",
-    "ScaleByRpropState",
-    "ScaleByRssState",
-    "ScaleByScheduleState",
-    "TraceState",
     "add_decayed_weights",
+    "add_noise",
     "clip",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
+    "orthogonalize_via_newton_schulz",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
-    "scale_by_adaptive_gains",
-    "scale_by_learning_rate",
-    "scale_by_rms",
-    "scale_by_rprop",
-    "scale_by_rss",
-    "scale_by_schedule",
-    "sign",
-    "trace",
-    # the lectures' optimizers
-    "adadelta",
-    "adagrad",
-    "adam",
-    "adamw",
-    "adaptive_gains",
-    "rmsprop",
-    "rprop",
-    "sgd",
-    # wrappers and modern optimizers
-    "AddNoiseState",
-    "ApplyIfFiniteState",
-    "EmaParamsState",
-    "FactoredState",
-    "LookaheadState",
-    "MaskedNode",
-    "MaskedState",
-    "MultiSteps",
-    "MultiStepsState",
-    "PartitionState",
-    "ReduceLROnPlateauState",
-    "SAMState",
-    "ScaleByAdamaxState",
-    "ScaleByAmsgradState",
-    "ScaleByBeliefState",
-    "ScaleByLarsState",
-    "ScaleByLionState",
-    "ScaleByMuonState",
-    "ScaleByNadamState",
-    "ScaleByRadamState",
-    "ScheduleFreeState",
-    "adabelief",
-    "adafactor",
-    "adamax",
-    "add_noise",
-    "amsgrad",
-    "apply_if_finite",
-    "clip_by_block_rms",
-    "ema_params",
-    "eval_params",
-    "lamb",
-    "lars",
-    "lion",
-    "lookahead",
-    "masked",
-    "muon",
-    "nadam",
-    "noisy_sgd",
-    "orthogonalize_via_newton_schulz",
-    "partition",
-    "radam",
-    "raise_if_gave_up",
-    "reduce_on_plateau",
-    "sam",
     "scale_by_adamax",
+    "scale_by_adaptive_gains",
     "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_factored_rms",
     "scale_by_lars",
+    "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_muon",
     "scale_by_nadam",
     "scale_by_param_block_rms",
     "scale_by_radam",
+    "scale_by_rms",
+    "scale_by_rprop",
+    "scale_by_rss",
+    "scale_by_schedule",
     "scale_by_trust_ratio",
-    "schedule_free",
+    "sign",
+    "trace",
+    # optimizers
+    "adabelief",
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "adaptive_gains",
+    "amsgrad",
+    "bfgs",
+    "lamb",
+    "lars",
+    "lbfgs",
+    "lion",
+    "muon",
+    "nadam",
+    "newton",
+    "noisy_sgd",
+    "radam",
+    "rmsprop",
+    "rprop",
     "schedule_free_adamw",
-    "schedule_free_eval_params",
     "schedule_free_sgd",
+    "sgd",
+    # wrappers
+    "MaskedNode",
+    "MultiSteps",
+    "apply_if_finite",
+    "ema_params",
+    "eval_params",
+    "lookahead",
+    "masked",
+    "partition",
+    "raise_if_gave_up",
+    "reduce_on_plateau",
+    "sam",
+    "schedule_free",
+    "schedule_free_eval_params",
     "set_to_zero",
     # second order, line searches, minimize, landscapes, analysis
     "Landscape",
     "MinimizeResult",
-    "ScaleByBacktrackingLinesearchState",
-    "ScaleByBfgsState",
-    "ScaleByLbfgsState",
-    "ScaleByNewtonState",
-    "ScaleByZoomLinesearchState",
     "Trajectory",
     "analysis",
-    "bfgs",
     "condition_number",
     "gradient_check",
     "hessian_vector_product",
     "landscapes",
-    "lbfgs",
     "learning_rate_regime",
     "lr_range_test",
     "minimize",
-    "newton",
     "optimal_learning_rate",
     "scale_by_backtracking_linesearch",
     "scale_by_bfgs",
@@ -309,7 +250,7 @@ __all__ = [
     "scale_by_newton",
     "scale_by_zoom_linesearch",
     "top_hessian_eigenvalue",
-    # the flat fast path (flat, fused)
+    # the flat fast path
     "FlatTree",
     "FusionError",
     "check_fusable",

@@ -1,8 +1,11 @@
-"""All the pytree maths of the library, so that transforms read like their formulas.
+"""The pytree maths of the library, so that transforms read like their formulas.
+
+    optim.tree.tree_global_norm(grads)            # also optim.tree_global_norm
+    optim.tree.update_moment(grads, mu, 0.9, 1)   # 0.9 mu + 0.1 g, leaf by leaf
 
 Dtype rules: moments keep the params' dtype unless a `dtype` is given; updates keep the
 gradients' dtype; hyperparameters (Python numbers or float32 arrays) never change either.
-Structure checks happen at trace time, in Python, and cost nothing at run time.
+Sums and norms accumulate in at least float32.
 """
 
 from __future__ import annotations
@@ -12,55 +15,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-
-from optim.base import ScalarOrSchedule
-
-
-def _describe(tree: Any) -> str:
-    leaves = jax.tree_util.tree_leaves_with_path(tree)
-    shown = ", ".join(
-        f"{jax.tree_util.keystr(path) or '<root>'}: {getattr(leaf, 'dtype', type(leaf).__name__)}"
-        f"{list(getattr(leaf, 'shape', ()))}"
-        for path, leaf in leaves[:6]
-    )
-    more = f", ... ({len(leaves)} leaves)" if len(leaves) > 6 else ""
-    return f"{jax.tree_util.tree_structure(tree)} [{shown}{more}]"
-
-
-def check_same_structure(
-    a: Any, b: Any, a_name: str, b_name: str, *, shapes: bool = True
-) -> None:
-    """Raise a ValueError naming both sides if `a` and `b` differ in tree structure or shapes."""
-    struct_a = jax.tree_util.tree_structure(a)
-    struct_b = jax.tree_util.tree_structure(b)
-    if struct_a != struct_b:
-        raise ValueError(
-            f"{a_name} and {b_name} have different tree structures:\n"
-            f"  {a_name}: {_describe(a)}\n  {b_name}: {_describe(b)}"
-        )
-    if not shapes:
-        return
-    for (path, leaf_a), leaf_b in zip(
-        jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b), strict=True
-    ):
-        shape_a, shape_b = jnp.shape(leaf_a), jnp.shape(leaf_b)
-        if shape_a != shape_b:
-            raise ValueError(
-                f"{a_name} and {b_name} differ in shape at {jax.tree_util.keystr(path)}: "
-                f"{a_name} has {shape_a}, {b_name} has {shape_b}"
-            )
-
-
-def check_float_params(params: Any) -> None:
-    """Raise a TypeError naming the first leaf that is not a floating-point array."""
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(
-                f"params must be floating-point arrays; the leaf at "
-                f"{jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}. "
-                "Cast it (e.g. jnp.asarray(x, jnp.float32)) or exclude it with optim.masked."
-            )
 
 
 def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
@@ -169,22 +123,7 @@ def bias_correction(moments: Any, decay: ArrayLike, count: jax.Array) -> Any:
     return jax.tree.map(lambda m: (m * inverse).astype(m.dtype), moments)
 
 
-def safe_increment(count: jax.Array) -> jax.Array:
-    """`count + 1` for an int32 step counter, saturating at the int32 maximum."""
-    limit = jnp.iinfo(jnp.int32).max
-    return jnp.where(count < limit, count + 1, limit).astype(jnp.int32)
-
-
-def step_counter() -> jax.Array:
-    """A fresh int32 step counter."""
-    return jnp.zeros([], jnp.int32)
-
-
-def value_at(hyperparameter: ScalarOrSchedule, count: jax.Array) -> jax.Array:
-    """A hyperparameter's value at step `count` as an array: the number, or the schedule called.
-
-    Numbers become (weakly typed) arrays before any arithmetic, so that an optimizer built with
-    `0.9` and one whose `0.9` was injected as state (`inject_hyperparams`) compute bit for bit
-    the same thing, and a low-precision gradient is not promoted by a Python float.
-    """
-    return jnp.asarray(hyperparameter(count) if callable(hyperparameter) else hyperparameter)
+def tree_copy(tree: Any) -> Any:
+    """Fresh buffers holding the same values: a state initialised from the params must not
+    share their buffers, or a step that donates both would donate one buffer twice."""
+    return jax.tree.map(jnp.array, tree)

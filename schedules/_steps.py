@@ -17,12 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from _descent.dtypes import default_float
+
 Schedule = Callable[[ArrayLike], jax.Array]
-
-
-def float_dtype() -> np.dtype:
-    """float32, or float64 when x64 is enabled (looked up at trace time)."""
-    return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
 def _as_array(step: ArrayLike) -> jax.Array:
@@ -30,7 +27,7 @@ def _as_array(step: ArrayLike) -> jax.Array:
     if isinstance(step, (int, np.integer)) and not isinstance(step, bool):
         int_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)
         if abs(int(step)) > np.iinfo(int_dtype).max:
-            return jnp.asarray(float(step), float_dtype())
+            return jnp.asarray(float(step), default_float())
         return jnp.asarray(step, int_dtype)
     return jnp.asarray(step)
 
@@ -47,7 +44,7 @@ def as_float(step: ArrayLike) -> jax.Array:
     """The step as a float array (at least float32), negative steps clipped to 0."""
     step = _as_array(step)
     if not jnp.issubdtype(step.dtype, jnp.floating):
-        step = step.astype(float_dtype())
+        step = step.astype(default_float())
     return jnp.maximum(step, 0)
 
 
@@ -74,7 +71,7 @@ def divmod_steps(step: ArrayLike, period: int) -> tuple[jax.Array, jax.Array]:
     step = _as_array(step)
     if _fits(step, period):
         quotient, remainder = jnp.divmod(jnp.maximum(step, 0), period)
-        return quotient.astype(float_dtype()), remainder.astype(float_dtype())
+        return quotient.astype(default_float()), remainder.astype(default_float())
     t = as_float(step)
     # Under jit XLA divides by a constant through its reciprocal, so `floor(t / period)` can
     # land one below (or above) at an exact multiple; the remainder puts it right.

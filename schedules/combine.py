@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from schedules import _checks
+from _descent import validation
 from schedules._steps import Schedule, reached, since
 
 
@@ -34,7 +34,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
                 f"schedules[{index}] must be a callable step -> value, got {schedule!r}"
             )
     boundaries = [
-        _checks.integer(f"boundaries[{index}]", boundary, 0)
+        validation.step_count(f"boundaries[{index}]", boundary, 0)
         for index, boundary in enumerate(boundaries)
     ]
     if len(boundaries) != len(schedules) - 1:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from schedules import _checks
+from _descent import validation
 from schedules._steps import Schedule, as_float, divmod_steps, reached, since
 
 
@@ -121,10 +121,10 @@ def sgdr(
       period_mult: growth of the cycle length from one cycle to the next, >= 1.
       min_value: the value the cosine tends to at the end of each cycle.
     """
-    init_value = _checks.number("init_value", init_value)
-    period = _checks.integer("period", period, 1)
-    period_mult = _checks.number("period_mult", period_mult, 1.0, concrete=True)
-    min_value = _checks.number("min_value", min_value)
+    init_value = validation.finite("init_value", init_value)
+    period = validation.step_count("period", period, 1)
+    period_mult = validation.finite("period_mult", period_mult, 1.0, concrete=True)
+    min_value = validation.finite("min_value", min_value)
 
     def schedule(step: ArrayLike) -> jax.Array:
         fraction = _restart_fraction(step, period, period_mult)
@@ -158,11 +158,11 @@ def cyclic_triangular(
       mode: "triangular", "triangular2" or "exp_range".
       gamma: the per-step decay of the amplitude in "exp_range" mode, in (0, 1].
     """
-    base_value = _checks.number("base_value", base_value)
-    max_value = _checks.number("max_value", max_value)
-    step_size = _checks.integer("step_size", step_size, 1)
-    mode = _checks.choice("mode", mode, ("triangular", "triangular2", "exp_range"))
-    gamma = _checks.number("gamma", gamma, 0.0, 1.0, low_open=True)
+    base_value = validation.finite("base_value", base_value)
+    max_value = validation.finite("max_value", max_value)
+    step_size = validation.step_count("step_size", step_size, 1)
+    mode = validation.choice("mode", mode, ("triangular", "triangular2", "exp_range"))
+    gamma = validation.finite("gamma", gamma, 0.0, 1.0, low_open=True)
 
     def schedule(step: ArrayLike) -> jax.Array:
         completed, position = divmod_steps(step, 2 * step_size)  # completed = cycle - 1
@@ -207,11 +207,11 @@ def one_cycle(
       div_factor: `peak_value / div_factor` is the value at step 0, > 0.
       final_div_factor: the final value is the initial one divided by this, > 0.
     """
-    transition_steps = _checks.integer("transition_steps", transition_steps, 1)
-    peak_value = _checks.number("peak_value", peak_value)
-    pct_start = _checks.number("pct_start", pct_start, 0.0, 1.0, high_open=True, concrete=True)
-    div_factor = _checks.number("div_factor", div_factor, 0.0, low_open=True)
-    final_div_factor = _checks.number("final_div_factor", final_div_factor, 0.0, low_open=True)
+    transition_steps = validation.step_count("transition_steps", transition_steps, 1)
+    peak_value = validation.finite("peak_value", peak_value)
+    pct_start = validation.finite("pct_start", pct_start, 0.0, 1.0, high_open=True, concrete=True)
+    div_factor = validation.finite("div_factor", div_factor, 0.0, low_open=True)
+    final_div_factor = validation.finite("final_div_factor", final_div_factor, 0.0, low_open=True)
     rise = int(pct_start * transition_steps)  # floored as optax does
     fall = transition_steps - rise  # >= 1 because pct_start < 1
     init_value = peak_value / div_factor

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from schedules import _checks
+from _descent import validation
 from schedules._steps import Schedule, as_float, divmod_steps, reached, since
 
 
@@ -28,7 +28,7 @@ def constant(value: ArrayLike) -> Schedule:
     Args:
       value: the value held (any finite number).
     """
-    value = _checks.number("value", value)
+    value = validation.finite("value", value)
 
     def schedule(step: ArrayLike) -> jax.Array:
         return jnp.zeros_like(as_float(step)) + value
@@ -51,9 +51,9 @@ def step_decay(init_value: ArrayLike, step_size: int, factor: ArrayLike) -> Sche
       step_size: steps between two decays, an integer >= 1.
       factor: the multiplier applied at each decay, >= 0 (> 1 makes the value grow).
     """
-    init_value = _checks.number("init_value", init_value)
-    step_size = _checks.integer("step_size", step_size, 1)
-    factor = _checks.number("factor", factor, 0.0)
+    init_value = validation.finite("init_value", init_value)
+    step_size = validation.step_count("step_size", step_size, 1)
+    factor = validation.finite("factor", factor, 0.0)
 
     def schedule(step: ArrayLike) -> jax.Array:
         decays, _ = divmod_steps(step, step_size)
@@ -78,7 +78,7 @@ def piecewise_constant(
       boundaries_and_scales: `{step: scale}`, steps integers >= 0, scales >= 0; None or an
         empty mapping gives a constant schedule.
     """
-    init_value = _checks.number("init_value", init_value)
+    init_value = validation.finite("init_value", init_value)
     if boundaries_and_scales is None:
         boundaries_and_scales = {}
     if not isinstance(boundaries_and_scales, Mapping):
@@ -88,8 +88,8 @@ def piecewise_constant(
         )
     pieces = [
         (
-            _checks.integer("boundaries_and_scales key", boundary, 0),
-            _checks.number(f"boundaries_and_scales[{boundary!r}]", scale, 0.0),
+            validation.step_count("boundaries_and_scales key", boundary, 0),
+            validation.finite(f"boundaries_and_scales[{boundary!r}]", scale, 0.0),
         )
         for boundary, scale in boundaries_and_scales.items()
     ]
@@ -134,13 +134,13 @@ def exponential_decay(
       transition_begin: steps before the decay starts, >= 0.
       end_value: a bound on the value (lower for decay, upper for growth), or None.
     """
-    init_value = _checks.number("init_value", init_value)
-    decay_rate = _checks.number("decay_rate", decay_rate, 0.0, low_open=True)
-    transition_steps = _checks.integer("transition_steps", transition_steps, 1)
-    staircase = _checks.boolean("staircase", staircase)
-    transition_begin = _checks.integer("transition_begin", transition_begin, 0)
+    init_value = validation.finite("init_value", init_value)
+    decay_rate = validation.finite("decay_rate", decay_rate, 0.0, low_open=True)
+    transition_steps = validation.step_count("transition_steps", transition_steps, 1)
+    staircase = validation.boolean("staircase", staircase)
+    transition_begin = validation.step_count("transition_begin", transition_begin, 0)
     if end_value is not None:
-        end_value = _checks.number("end_value", end_value)
+        end_value = validation.finite("end_value", end_value)
 
     def schedule(step: ArrayLike) -> jax.Array:
         elapsed = since(step, transition_begin)
@@ -179,10 +179,10 @@ def inverse_time_decay(
       transition_steps: the time unit of `t`, >= 1.
       staircase: decay in discrete jumps every `transition_steps` instead of continuously.
     """
-    init_value = _checks.number("init_value", init_value)
-    decay_rate = _checks.number("decay_rate", decay_rate, 0.0)
-    transition_steps = _checks.integer("transition_steps", transition_steps, 1)
-    staircase = _checks.boolean("staircase", staircase)
+    init_value = validation.finite("init_value", init_value)
+    decay_rate = validation.finite("decay_rate", decay_rate, 0.0)
+    transition_steps = validation.step_count("transition_steps", transition_steps, 1)
+    staircase = validation.boolean("staircase", staircase)
 
     def schedule(step: ArrayLike) -> jax.Array:
         if staircase:
@@ -217,11 +217,11 @@ def polynomial_decay(
       transition_steps: length of the transition, >= 1.
       transition_begin: steps before the transition starts, >= 0.
     """
-    init_value = _checks.number("init_value", init_value)
-    end_value = _checks.number("end_value", end_value)
-    power = _checks.number("power", power, 0.0, low_open=True)
-    transition_steps = _checks.integer("transition_steps", transition_steps, 1)
-    transition_begin = _checks.integer("transition_begin", transition_begin, 0)
+    init_value = validation.finite("init_value", init_value)
+    end_value = validation.finite("end_value", end_value)
+    power = validation.finite("power", power, 0.0, low_open=True)
+    transition_steps = validation.step_count("transition_steps", transition_steps, 1)
+    transition_begin = validation.step_count("transition_begin", transition_begin, 0)
 
     def schedule(step: ArrayLike) -> jax.Array:
         elapsed = jnp.minimum(as_float(since(step, transition_begin)), transition_steps)
@@ -278,10 +278,10 @@ def cosine_decay(
       alpha: the final value as a fraction of `init_value`, in [0, 1].
       exponent: the power applied to the cosine factor, > 0 (optax's default 1).
     """
-    init_value = _checks.number("init_value", init_value)
-    decay_steps = _checks.integer("decay_steps", decay_steps, 1)
-    alpha = _checks.number("alpha", alpha, 0.0, 1.0)
-    exponent = _checks.number("exponent", exponent, 0.0, low_open=True)
+    init_value = validation.finite("init_value", init_value)
+    decay_steps = validation.step_count("decay_steps", decay_steps, 1)
+    alpha = validation.finite("alpha", alpha, 0.0, 1.0)
+    exponent = validation.finite("exponent", exponent, 0.0, low_open=True)
 
     def schedule(step: ArrayLike) -> jax.Array:
         t = jnp.minimum(as_float(step), decay_steps)

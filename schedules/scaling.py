@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 from jax.typing import ArrayLike
 
-from schedules import _checks
+from _descent import validation
 from schedules._steps import Schedule
 from schedules.decay import constant
 
@@ -34,9 +34,9 @@ def linear_scaling(
       base_batch_size: the minibatch size `base_value` was tuned for, >= 1 (the paper's 256).
     """
     if not callable(base_value):
-        base_value = _checks.number("base_value", base_value, 0.0, low_open=True)
-    batch_size = _checks.integer("batch_size", batch_size, 1)
-    base_batch_size = _checks.integer("base_batch_size", base_batch_size, 1)
+        base_value = validation.finite("base_value", base_value, 0.0, low_open=True)
+    batch_size = validation.step_count("batch_size", batch_size, 1)
+    base_batch_size = validation.step_count("base_batch_size", base_batch_size, 1)
     ratio = batch_size / base_batch_size
     if not callable(base_value):
         return constant(base_value * ratio)

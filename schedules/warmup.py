@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from schedules import _checks
+from _descent import validation
 from schedules._steps import Schedule, as_float, reached, since
 from schedules.decay import constant, linear_schedule
 
@@ -29,9 +29,9 @@ def linear_warmup(init_value: ArrayLike, peak_value: ArrayLike, warmup_steps: in
       peak_value: the value from `warmup_steps` on.
       warmup_steps: length of the warm-up, >= 0.
     """
-    init_value = _checks.number("init_value", init_value)
-    peak_value = _checks.number("peak_value", peak_value)
-    warmup_steps = _checks.integer("warmup_steps", warmup_steps, 0)
+    init_value = validation.finite("init_value", init_value)
+    peak_value = validation.finite("peak_value", peak_value)
+    warmup_steps = validation.step_count("warmup_steps", warmup_steps, 0)
     if warmup_steps == 0:
         return constant(peak_value)
     return linear_schedule(init_value, peak_value, warmup_steps)
@@ -63,17 +63,17 @@ def warmup_cosine_decay(
       end_value: the value from `decay_steps` on.
       exponent: the power applied to the cosine factor, > 0.
     """
-    init_value = _checks.number("init_value", init_value)
-    peak_value = _checks.number("peak_value", peak_value)
-    warmup_steps = _checks.integer("warmup_steps", warmup_steps, 0)
-    decay_steps = _checks.integer("decay_steps", decay_steps, 1)
+    init_value = validation.finite("init_value", init_value)
+    peak_value = validation.finite("peak_value", peak_value)
+    warmup_steps = validation.step_count("warmup_steps", warmup_steps, 0)
+    decay_steps = validation.step_count("decay_steps", decay_steps, 1)
     if decay_steps <= warmup_steps:
         raise ValueError(
             f"decay_steps must be an integer in [{warmup_steps + 1}, inf) (it counts the "
             f"warmup_steps={warmup_steps} too), got {decay_steps!r}"
         )
-    end_value = _checks.number("end_value", end_value)
-    exponent = _checks.number("exponent", exponent, 0.0, low_open=True)
+    end_value = validation.finite("end_value", end_value)
+    exponent = validation.finite("exponent", exponent, 0.0, low_open=True)
     cosine_steps = decay_steps - warmup_steps
 
     def schedule(step: ArrayLike) -> jax.Array:

@@ -143,6 +143,8 @@ REGISTRY = {
     "sam": entry(optim.sam, optimizer=optim.sgd(0.1), rho=0.05),
     "schedule_free": entry(optim.schedule_free, base_optimizer=optim.sgd(0.1), learning_rate=0.1),
     "fused": entry(optim.fused, tx=optim.adam(1e-2)),
+    "with_extra_args_support": entry(optim.with_extra_args_support, tx=optim.adam(1e-2)),
+    "elementwise": entry(optim.elementwise, tx=optim.adam(1e-2)),
     # second order and line searches (optim/second_order.py, linesearch.py): they read
     # value=, grad= and value_fn= (the quadratic `loss` below, so every trial is real). For
     # bfloat16 params they compute in float32 (linesearch.value_dtype) and cast the updates back,
@@ -166,6 +168,7 @@ NOT_OPTIMIZERS = {
     "GradientTransformation", "OptState", "Params", "ScalarOrSchedule", "Schedule", "Updates",
     "apply_updates", "chain", "named_chain", "find_fields", "get_field", "set_field",
     "inject_hyperparams",  # tested in test_hyperparams.py and below, on every entry
+    "ElementwiseTransformation", "ParamsRequiredError", "is_elementwise", "states", "tree",
     # pytree helpers
     "tree_add", "tree_add_scaled", "tree_all_finite", "tree_cast", "tree_global_norm",
     "tree_scale", "tree_sub", "tree_sum_of_squares", "tree_vdot", "tree_where", "tree_zeros_like",

@@ -12,6 +12,7 @@ import reference as ref
 from optim_helpers import flat, params_like, run_sequence, sequence
 
 import optim
+from optim._core import combine
 
 
 class RecordState(NamedTuple):
@@ -216,7 +217,7 @@ def test_foreign_transform_gets_only_the_keywords_it_declares():
 def test_extras_filter_of_an_uninspectable_update():
     # A builtin has no inspectable signature: it gets no extras.
     tx = optim.GradientTransformation(lambda p: None, max)
-    keep = optim.combine._extras_filter(tx.update)
+    keep = combine._extras_filter(tx.update)
     assert keep({"value": 1.0}) == {}
 
 

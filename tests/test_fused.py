@@ -18,8 +18,7 @@ import optax
 import pytest
 
 import optim
-from optim.flat import FlatTree, flatten, unflatten
-from optim.fused import FusionError, check_fusable, fused, fused_step
+from optim import FlatTree, FusionError, check_fusable, flatten, fused, fused_step, unflatten
 
 STEPS = 25
 
@@ -401,8 +400,7 @@ _SHARDED_SCRIPT = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     import optim
-    from optim.flat import flatten
-    from optim.fused import fused
+    from optim import flatten, fused
 
     assert len(jax.devices()) == 2
     mesh = Mesh(np.array(jax.devices()), ("x",))

@@ -1,4 +1,5 @@
-"""optim/tree.py: the pytree maths every transform uses, against NumPy on nested trees."""
+"""optim/tree.py (the pytree maths every transform uses, against NumPy on nested trees) and
+the structure checks and step helpers of optim/_core."""
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ from optim_helpers import example_tree, params_like
 
 import optim
 from optim import tree
+from optim._core import steps, structure
 
 
 def numpy_leaves(t):
@@ -18,7 +20,7 @@ def test_check_same_structure_names_both_sides():
     a = {"w": jnp.zeros(3), "b": jnp.zeros(2)}
     b = {"w": jnp.zeros(3), "c": jnp.zeros(2)}
     with pytest.raises(ValueError, match="grads and state.mu have different tree structures") as e:
-        tree.check_same_structure(a, b, "grads", "state.mu")
+        structure.check_same_structure(a, b, "grads", "state.mu")
     message = str(e.value)
     assert "grads: " in message and "state.mu: " in message
     assert "['b']" in message and "['c']" in message
@@ -26,7 +28,7 @@ def test_check_same_structure_names_both_sides():
 
 def test_check_same_structure_list_versus_tuple():
     with pytest.raises(ValueError, match="different tree structures"):
-        tree.check_same_structure([jnp.zeros(1)], (jnp.zeros(1),), "a", "b")
+        structure.check_same_structure([jnp.zeros(1)], (jnp.zeros(1),), "a", "b")
 
 
 def test_check_same_structure_shape_mismatch_names_path_and_shapes():
@@ -34,27 +36,27 @@ def test_check_same_structure_shape_mismatch_names_path_and_shapes():
     b = example_tree(jnp.zeros)
     b["deep"][1] = (jnp.zeros(3), jnp.zeros((2, 2)))
     with pytest.raises(ValueError) as e:
-        tree.check_same_structure(a, b, "updates", "params")
+        structure.check_same_structure(a, b, "updates", "params")
     message = str(e.value)
     assert "['deep'][1][0]" in message
     assert "updates has (2,)" in message and "params has (3,)" in message
-    tree.check_same_structure(a, b, "updates", "params", shapes=False)  # structure alone agrees
+    structure.check_same_structure(a, b, "updates", "params", shapes=False)  # structure alone agrees
 
 
 def test_check_same_structure_accepts_equal_trees():
-    tree.check_same_structure(params_like(), params_like(seed=1), "a", "b")
+    structure.check_same_structure(params_like(), params_like(seed=1), "a", "b")
 
 
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_, jnp.uint8])
 def test_check_float_params_names_the_leaf(dtype):
     params = {"w": jnp.zeros(2), "layers": [jnp.zeros(2), jnp.zeros(2, dtype)]}
     with pytest.raises(TypeError, match=r"\['layers'\]\[1\] has dtype") as e:
-        tree.check_float_params(params)
+        structure.check_float_params(params)
     assert str(jnp.dtype(dtype)) in str(e.value)
 
 
 def test_check_float_params_accepts_all_float_dtypes():
-    tree.check_float_params(
+    structure.check_float_params(
         {"a": jnp.zeros(2, jnp.float32), "b": jnp.zeros(2, jnp.bfloat16), "c": 1.5}
     )
 
@@ -159,22 +161,22 @@ def test_bias_correction_matches_numpy():
 
 
 def test_counter_starts_at_zero_and_saturates():
-    count = tree.step_counter()
+    count = steps.step_counter()
     assert count.dtype == jnp.int32 and int(count) == 0
-    assert int(tree.safe_increment(count)) == 1
+    assert int(steps.safe_increment(count)) == 1
     top = jnp.asarray(jnp.iinfo(jnp.int32).max, jnp.int32)
-    assert int(tree.safe_increment(top)) == jnp.iinfo(jnp.int32).max
-    assert int(jax.jit(tree.safe_increment)(top - 1)) == jnp.iinfo(jnp.int32).max
-    assert tree.safe_increment(top).dtype == jnp.int32
+    assert int(steps.safe_increment(top)) == jnp.iinfo(jnp.int32).max
+    assert int(jax.jit(steps.safe_increment)(top - 1)) == jnp.iinfo(jnp.int32).max
+    assert steps.safe_increment(top).dtype == jnp.int32
 
 
 def test_value_at_numbers_and_schedules():
-    assert float(tree.value_at(0.5, None)) == 0.5
+    assert float(steps.value_at(0.5, None)) == 0.5
     count = jnp.asarray(3, jnp.int32)
-    assert float(tree.value_at(lambda t: 2.0 * t, count)) == 6.0
+    assert float(steps.value_at(lambda t: 2.0 * t, count)) == 6.0
     # A Python number does not promote a low-precision gradient.
     g = jnp.ones(2, jnp.bfloat16)
-    assert (tree.value_at(0.5, None) * g).dtype == jnp.bfloat16
+    assert (steps.value_at(0.5, None) * g).dtype == jnp.bfloat16
 
 
 def test_public_tree_helpers_are_the_same_objects():

@@ -1,0 +1,79 @@
+"""Checks of what a transform is given: tree structures, shapes, float params, the params.
+
+Each error names both sides (or the leaf) so that a mismatch reads as the mistake it is. The
+checks run in Python when a step is traced and cost nothing at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+class ParamsRequiredError(TypeError, ValueError):
+    """`update` was called without the `params` a transform needs (weight decay, trust
+    ratios, averaging, line searches, ...). A TypeError, as for a missing argument, and a
+    ValueError, as it was first raised."""
+
+
+def require_params(params: Any, who: str) -> None:
+    """Raise `ParamsRequiredError` naming `who` when `params` is None."""
+    if params is None:
+        raise ParamsRequiredError(f"{who} needs the params: call update(grads, state, params)")
+
+
+def describe(tree: Any) -> str:
+    """A tree's structure and its first leaves' paths, dtypes and shapes, for error messages."""
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    shown = ", ".join(
+        f"{jax.tree_util.keystr(path) or '<root>'}: {getattr(leaf, 'dtype', type(leaf).__name__)}"
+        f"{list(getattr(leaf, 'shape', ()))}"
+        for path, leaf in leaves[:6]
+    )
+    more = f", ... ({len(leaves)} leaves)" if len(leaves) > 6 else ""
+    return f"{jax.tree_util.tree_structure(tree)} [{shown}{more}]"
+
+
+def check_same_structure(
+    a: Any, b: Any, a_name: str, b_name: str, *, shapes: bool = True
+) -> None:
+    """Raise a ValueError naming both sides if `a` and `b` differ in tree structure or shapes."""
+    struct_a = jax.tree_util.tree_structure(a)
+    struct_b = jax.tree_util.tree_structure(b)
+    if struct_a != struct_b:
+        raise ValueError(
+            f"{a_name} and {b_name} have different tree structures:\n"
+            f"  {a_name}: {describe(a)}\n  {b_name}: {describe(b)}"
+        )
+    if not shapes:
+        return
+    for (path, leaf_a), leaf_b in zip(
+        jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b), strict=True
+    ):
+        shape_a, shape_b = jnp.shape(leaf_a), jnp.shape(leaf_b)
+        if shape_a != shape_b:
+            raise ValueError(
+                f"{a_name} and {b_name} differ in shape at {jax.tree_util.keystr(path)}: "
+                f"{a_name} has {shape_a}, {b_name} has {shape_b}"
+            )
+
+
+def check_float_params(params: Any) -> None:
+    """Raise a TypeError naming the first leaf that is not a floating-point array."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"params must be floating-point arrays; the leaf at "
+                f"{jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}. "
+                "Cast it (e.g. jnp.asarray(x, jnp.float32)) or exclude it with optim.masked."
+            )
+
+
+def as_transform(tx: Any, where: str) -> Any:
+    """`tx` itself if it has `init` and `update`; else a TypeError naming `where` it was given."""
+    if not (hasattr(tx, "init") and hasattr(tx, "update")):
+        raise TypeError(f"{where} must be a GradientTransformation (init, update), got {tx!r}")
+    return tx

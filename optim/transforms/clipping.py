@@ -1,0 +1,41 @@
+"""Clipping: bound each entry, or the norm of the whole update."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from _descent import validation
+from optim._core.base import EmptyState, GradientTransformation, elementwise
+from optim._core.steps import value_at
+from optim.tree import tree_global_norm, tree_scale
+
+
+def clip(max_delta: float) -> GradientTransformation:
+    """Clip each entry to `[-max_delta, max_delta]`."""
+    validation.fixed_number("max_delta", max_delta)
+    validation.positive("max_delta", max_delta)
+
+    def update(updates, state, params=None, **extra):
+        bound = value_at(max_delta, None)
+        return jax.tree.map(lambda u: jnp.clip(u, -bound, bound).astype(u.dtype), updates), state
+
+    return elementwise(GradientTransformation(lambda params: EmptyState(), update))
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    """Rescale the whole update so its global l2 norm is at most `max_norm`.
+
+    `u <- u * max_norm / max(||u||, max_norm)`: unchanged when `||u|| <= max_norm`
+    (Pascanu et al. 2013, "On the difficulty of training recurrent neural networks").
+    The norm is accumulated in at least float32.
+    """
+    validation.fixed_number("max_norm", max_norm)
+    validation.positive("max_norm", max_norm)
+
+    def update(updates, state, params=None, **extra):
+        bound = value_at(max_norm, None)
+        factor = bound / jnp.maximum(tree_global_norm(updates), bound)
+        return tree_scale(factor, updates), state
+
+    return elementwise(GradientTransformation(lambda params: EmptyState(), update))

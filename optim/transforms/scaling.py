@@ -1,0 +1,55 @@
+"""Scaling by a constant, a learning rate or a schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from _descent import validation
+from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.steps import safe_increment, step_counter, value_at
+from optim.tree import tree_scale
+
+
+def scale(step_size: float) -> GradientTransformation:
+    """Multiply the updates by a fixed number: `u <- step_size * u`."""
+    validation.fixed_number("step_size", step_size)
+    validation.in_range("step_size", step_size)
+
+    def update(updates, state, params=None, **extra):
+        return tree_scale(value_at(step_size, None), updates), state
+
+    return elementwise(GradientTransformation(lambda params: EmptyState(), update))
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: jax.Array
+
+
+def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> GradientTransformation:
+    """Multiply by a schedule of the step: `u_t <- step_size_fn(t) * u_t`, t = 0, 1, ..."""
+    if not callable(step_size_fn):
+        raise TypeError(f"step_size_fn must be a callable step -> value, got {step_size_fn!r}")
+
+    def init(params):
+        return ScaleByScheduleState(count=step_counter())
+
+    def update(updates, state, params=None, **extra):
+        step_size = jnp.asarray(step_size_fn(state.count))
+        return tree_scale(step_size, updates), ScaleByScheduleState(safe_increment(state.count))
+
+    return elementwise(GradientTransformation(init, update))
+
+
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> GradientTransformation:
+    """`u <- -learning_rate * u` (or `+` with `flip_sign=False`); a number or a schedule."""
+    if callable(learning_rate):
+        sign = -1.0 if flip_sign else 1.0
+        return scale_by_schedule(lambda count: sign * jnp.asarray(learning_rate(count)))
+    validation.non_negative("learning_rate", learning_rate)
+    return scale(-learning_rate if flip_sign else learning_rate)

@@ -1,0 +1,117 @@
+"""Gradient accumulation: `MultiSteps`, k micro-batches for one optimizer step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from _descent import validation
+from optim._core.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    elementwise_if,
+    is_elementwise,
+)
+from optim._core.combine import call_update
+from optim._core.steps import safe_increment, step_counter
+from optim._core.structure import as_transform, check_same_structure
+from optim.tree import tree_cast_like, tree_zeros_like
+
+
+class MultiStepsState(NamedTuple):
+    mini_step: jax.Array  # micro-batches accumulated since the last optimizer step
+    gradient_step: jax.Array  # optimizer steps taken
+    inner_opt_state: Any
+    acc_grads: Any  # the sum of the micro-batch gradients since the last optimizer step
+
+
+class MultiSteps:
+    """Accumulate the gradients of k micro-batches, then take one step of `opt` on their mean.
+
+        G = (g_1 + ... + g_k) / k        (the sum with use_grad_mean=False)
+        u = opt.update(G) on micro-batch k, and 0 on micro-batches 1 .. k-1
+
+    With a loss that is a mean over examples, k micro-batches of size b give exactly the step
+    of one batch of size k*b: gradient accumulation, for batches larger than memory allows.
+    `every_k_schedule` is an int or a function `gradient_step -> k` (an int array), so k may
+    grow along training. The inner optimizer's state (and its step count, hence its schedules)
+    advances once per k micro-batches. `accumulator_dtype` sets the accumulator's dtype
+    (default the params'; float32 for bfloat16 params avoids losing small gradients).
+
+    Usable as a transform (`init`, `update`), and, as optax's, through `gradient_transformation()`
+    and `has_updated(state)` (True right after a micro-batch that took an optimizer step).
+    """
+
+    def __init__(
+        self,
+        opt: GradientTransformation,
+        every_k_schedule: int | Callable[[jax.Array], jax.Array],
+        use_grad_mean: bool = True,
+        *,
+        accumulator_dtype: Any = None,
+    ) -> None:
+        self.opt = as_transform(opt, "MultiSteps' inner optimizer")
+        if not callable(every_k_schedule):
+            validation.integer("every_k_schedule", every_k_schedule, 1, concrete=False)
+        self.every_k_schedule = every_k_schedule
+        self.use_grad_mean = use_grad_mean
+        self.accumulator_dtype = accumulator_dtype
+
+    def _k(self, gradient_step: jax.Array) -> jax.Array:
+        k = self.every_k_schedule
+        return jnp.asarray(k(gradient_step) if callable(k) else k, jnp.int32)
+
+    def init(self, params: Params) -> MultiStepsState:
+        return MultiStepsState(
+            step_counter(),
+            step_counter(),
+            self.opt.init(params),
+            tree_zeros_like(params, self.accumulator_dtype),
+        )
+
+    def update(
+        self, updates: Updates, state: MultiStepsState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MultiStepsState]:
+        check_same_structure(updates, state.acc_grads, "updates", "state.acc_grads")
+        acc = jax.tree.map(lambda a, g: (a + g).astype(a.dtype), state.acc_grads, updates)
+        k = self._k(state.gradient_step)
+        emit = state.mini_step + 1 >= k
+
+        def step(_):
+            total = jax.tree.map(
+                lambda a: (a / k).astype(a.dtype) if self.use_grad_mean else a, acc
+            )
+            out, inner = call_update(
+                self.opt, tree_cast_like(total, updates), state.inner_opt_state, params, extra
+            )
+            return tree_cast_like(out, updates), MultiStepsState(
+                step_counter(),
+                safe_increment(state.gradient_step),
+                inner,
+                tree_zeros_like(acc),
+            )
+
+        def accumulate(_):
+            return tree_zeros_like(updates), MultiStepsState(
+                safe_increment(state.mini_step), state.gradient_step, state.inner_opt_state, acc
+            )
+
+        return jax.lax.cond(emit, step, accumulate, None)
+
+    @property
+    def elementwise(self) -> bool:
+        """Elementwise (fusable by `optim.fused`) when the inner optimizer is."""
+        return is_elementwise(self.opt)
+
+    def gradient_transformation(self) -> GradientTransformation:
+        return elementwise_if(self.elementwise, GradientTransformation(self.init, self.update))
+
+    @staticmethod
+    def has_updated(state: OptState) -> jax.Array:
+        """True when the last micro-batch took an optimizer step (the params moved)."""
+        return jnp.logical_and(state.mini_step == 0, state.gradient_step > 0)
