@@ -1,6 +1,15 @@
 """Small, explicit models, losses, data and training loops for comparing optimizers."""
 
-# models, losses, data, training, sweeps
+# models, losses, data, training, sweeps, comparisons
+from nets.comparison.contenders import LECTURES, Contender, available_contenders, contenders
+from nets.comparison.protocol import (
+    Comparison,
+    GridPoint,
+    Outcome,
+    compare_optimizers,
+    learning_rate_grid,
+)
+from nets.comparison.statistics import Summary, summarize, welch_p_value
 from nets.data import (
     Dataset,
     Split,
@@ -43,28 +52,42 @@ from nets.losses import (
     softmax_cross_entropy,
 )
 from nets.mlp import ACTIVATIONS, MLP
-from nets.plots import moving_average
+from nets.plots.curves import moving_average
 
-# plots (landscape trajectories)
-from nets.plots import (
+# plots
+from nets.plots.comparison import (
+    draw_comparison_curves,
+    draw_test_metric,
+    draw_tuning_curves,
+    plot_comparison_curves,
+    plot_test_metric,
+    plot_tuning_curves,
+)
+from nets.plots.landscapes import (
     draw_landscape_trajectories,
     draw_value_curves,
     plot_landscape_trajectories,
 )
-from nets.sweep import SweepResult, seed_keys, sweep
-from nets.train import (
-    DivergenceError,
-    FitResult,
-    History,
-    compile_fit,
-    evaluate,
-    fit,
-    make_objective,
-    make_train_step,
-)
+from nets.training.fit import compile_fit, evaluate, fit
+from nets.training.results import DivergenceError, FitResult, History
+from nets.training.step import make_objective, make_train_step
+from nets.training.sweep import SweepResult, compile_sweep, seed_keys, sweep
 
 __all__: list[str] = [
-    # models, losses, data, training, sweeps
+    # models, losses, data, training, sweeps, comparisons
+    "Comparison",
+    "Contender",
+    "GridPoint",
+    "LECTURES",
+    "Outcome",
+    "Summary",
+    "available_contenders",
+    "compare_optimizers",
+    "compile_sweep",
+    "contenders",
+    "learning_rate_grid",
+    "summarize",
+    "welch_p_value",
     "ACTIVATIONS",
     "Dataset",
     "DivergenceError",
@@ -112,8 +135,14 @@ __all__: list[str] = [
     "standard_normal",
     "sweep",
     "zeros",
-    # plots (landscape trajectories)
+    # plots
+    "draw_comparison_curves",
     "draw_landscape_trajectories",
+    "draw_test_metric",
+    "draw_tuning_curves",
     "draw_value_curves",
+    "plot_comparison_curves",
     "plot_landscape_trajectories",
+    "plot_test_metric",
+    "plot_tuning_curves",
 ]

@@ -25,7 +25,9 @@ import numpy as np
 import optim
 import schedules
 from nets.data import Split, num_batches
-from nets.train import History, Loss, _apply_fn, _as_split, fit
+from nets.training.fit import fit
+from nets.training.inputs import Loss, apply_fn_of, as_split
+from nets.training.results import History
 
 
 def ensemble_predict(model: Any, snapshots: Sequence[Any], x: jax.Array) -> jax.Array:
@@ -36,7 +38,7 @@ def ensemble_predict(model: Any, snapshots: Sequence[Any], x: jax.Array) -> jax.
     """
     if not snapshots:
         raise ValueError("an ensemble needs at least one member")
-    apply_fn = _apply_fn(model)
+    apply_fn = apply_fn_of(model)
 
     def probabilities(params):
         outputs = apply_fn(params, x)
@@ -49,7 +51,7 @@ def ensemble_predict(model: Any, snapshots: Sequence[Any], x: jax.Array) -> jax.
 
 def ensemble_accuracy(model: Any, snapshots: Sequence[Any], data: Split | tuple) -> float:
     """The accuracy of the averaged probabilities (argmax; 0.5 threshold for binary)."""
-    split = _as_split(data, "data")
+    split = as_split(data, "data")
     p = ensemble_predict(model, snapshots, split.x)
     if p.ndim == 1 or p.shape[-1] == 1:
         predicted = (p.reshape(p.shape[0]) > 0.5).astype(jnp.int32)
@@ -96,7 +98,7 @@ def snapshot_ensemble(
     for name, value in (("cycles", cycles), ("epochs_per_cycle", epochs_per_cycle)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    train = _as_split(train, "train")
+    train = as_split(train, "train")
     steps = epochs_per_cycle * num_batches(len(train), batch_size, drop_last=drop_last)
     schedule = schedules.sgdr(learning_rate, steps, min_value=min_learning_rate)
     tx = optim.inject_hyperparams(optimizer)(learning_rate=schedule, **(optimizer_kwargs or {}))

@@ -11,29 +11,53 @@ import pytest
 import nets
 import optim
 from nets import compare
+from nets.plots import landscapes as landscape_plots
+
+RESULT_FIELDS = {
+    "optimizer", "learning_rate", "grid", "seeds", "test_accuracy", "test_accuracy_mean",
+    "test_accuracy_std", "test_accuracy_ci95", "tied_with_best", "p_value_vs_best",
+    "steps_to_target", "seconds_to_target", "seconds", "compile_seconds", "runs",
+}
 
 
+@pytest.mark.slow
 def test_cli_writes_a_sensible_table_and_plots(tmp_path, capsys):
     out, table = tmp_path / "plots", tmp_path / "table.json"
     code = compare.main(["--optimizers", "sgd,adam", "--epochs", "2", "--hidden", "32",
-                         "--out", str(out), "--json", str(table), "--seed", "1"])
+                         "--seeds", "2", "--grid", "2", "--out", str(out), "--json", str(table),
+                         "--split-seed", "1"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "optimizer" in printed and "test acc" in printed
+    assert "optimizer" in printed and "test accuracy (2 seeds)" in printed
+    assert "95% interval" in printed and "Welch's t-test at 5%" in printed
     assert printed.count("\nsgd ") == 1 and printed.count("\nadam ") == 1
+    assert "phases: " in printed and "total " in printed
 
     report = json.loads(table.read_text())
-    assert report["dataset"] == "digits" and report["epochs"] == 2 and report["seed"] == 1
+    assert report["dataset"] == "digits" and report["epochs"] == 2 and report["split_seed"] == 1
     assert report["model"]["layer_sizes"] == [64, 32, 10]
     assert report["examples"] == {"train": 1258, "val": 180, "test": 359}
+    assert report["seeds"] == [0, 1] and report["metric"] == "accuracy"
+    assert report["target"] == 0.95 and report["best"] in {"sgd", "adam"}
     rows = report["results"]
     assert [r["optimizer"] for r in rows] == ["sgd", "adam"]
     for row in rows:
-        assert 0.5 < row["test_accuracy"] <= 1.0  # two epochs of a small MLP: far above 10%
-        assert 0 < row["final_train_loss"] < np.log(10)  # below the loss of a uniform guess
-        assert row["seconds"] > 0 and row["compile_seconds"] > 0
-        assert row["steps"] == 2 * (1258 // 32)
-    assert rows[0]["hyperparameters"] == {"learning_rate": 0.1}
+        assert RESULT_FIELDS <= set(row)
+        assert len(row["test_accuracy"]) == 2 and row["seeds"] == [0, 1]
+        for accuracy in row["test_accuracy"]:
+            assert 0.5 < accuracy <= 1.0  # two epochs of a small MLP: far above 10%
+        low, high = row["test_accuracy_ci95"]
+        assert low <= row["test_accuracy_mean"] <= high
+        assert row["test_accuracy_mean"] == pytest.approx(np.mean(row["test_accuracy"]))
+        assert row["learning_rate"] in [point["learning_rate"] for point in row["grid"]]
+        assert len(row["grid"]) == 2 and {"val_accuracy_mean", "val_accuracy_std"} <= set(
+            row["grid"][0])
+        assert isinstance(row["tied_with_best"], bool) and len(row["steps_to_target"]) == 2
+        for steps in row["steps_to_target"]:
+            assert steps is None or steps % (1258 // 32) == 0
+        assert row["seconds"] > 0 and row["compile_seconds"] > 0 and row["runs"] == 4
+    sgd_grid = [point["learning_rate"] for point in rows[0]["grid"]]
+    np.testing.assert_allclose(sgd_grid, [0.01, 1.0])  # 0.1 / 10 and 0.1 x 10
 
     assert len(report["plots"]) == 5
     for path in report["plots"]:
@@ -41,8 +65,8 @@ def test_cli_writes_a_sensible_table_and_plots(tmp_path, capsys):
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
         assert image[..., :3].std() > 0.05  # not a blank canvas
     assert sorted(p.name for p in out.iterdir()) == [
-        "landscape_lecture_quadratic.png", "landscape_rosenbrock.png",
-        "loss_moving_average.png", "loss_per_epoch.png", "loss_raw.png",
+        "curves_at_chosen_rates.png", "landscape_lecture_quadratic.png",
+        "landscape_rosenbrock.png", "test_metric.png", "tuning_curves.png",
     ]
 
     # The same two optimizers from the landscapes' starts (f* = 0 at (0, 0) and (1, 1)).
@@ -60,29 +84,72 @@ def test_cli_writes_a_sensible_table_and_plots(tmp_path, capsys):
     assert runs["rosenbrock", "adam"]["distance_to_minimum"] < 0.05
 
 
+@pytest.mark.slow
 def test_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "nets.compare", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for option in ["--dataset", "--optimizers", "--epochs", "--batch-size", "--seed", "--out",
-                   "--json", "--no-landscapes"]:
+    for option in ["--dataset", "--optimizers", "--list", "--epochs", "--batch-size", "--seeds",
+                   "--grid", "--lr-range", "--target", "--split-seed", "--out", "--json",
+                   "--no-landscapes"]:
         assert option in done.stdout
 
 
-def test_another_dataset_in_process(tmp_path):
-    report = compare.run(dataset="breast_cancer", optimizers=["adam"], epochs=1,
-                         batch_size=16, hidden=(8,), out=None, landscapes=(), log=None)
-    row = report["results"][0]
+def test_another_dataset_and_any_alias_in_process():
+    report = compare.run(dataset="breast_cancer", optimizers=["adam", "lion"], epochs=1,
+                         batch_size=16, hidden=(8,), seeds=(0, 1), grid_points=2, out=None,
+                         landscapes=tuple(compare.LANDSCAPES), log=None)
     assert report["task"] == "binary" and report["model"]["layer_sizes"] == [30, 8, 1]
-    assert row["optimizer"] == "adam" and row["test_accuracy"] > 0.6
-    assert report["plots"] == [] and report["landscapes"] == []
+    assert [row["optimizer"] for row in report["results"]] == ["adam", "lion"]
+    assert report["results"][0]["test_accuracy_mean"] > 0.6
+    assert report["plots"] == []
+    # lion has no landscape settings: only the lectures' optimizers run there
+    assert {row["optimizer"] for row in report["landscapes"]} == {"adam"}
 
 
-def test_unknown_optimizer_is_a_usage_error(capsys):
+def test_lr_range_gives_every_optimizer_the_same_grid():
+    report = compare.run(dataset="breast_cancer", optimizers=["sgd", "adam"], epochs=1,
+                         batch_size=32, hidden=(4,), seeds=(0, 1), grid_points=3,
+                         lr_range=(1e-3, 1e-1), out=None, landscapes=(), log=None)
+    for row in report["results"]:
+        np.testing.assert_allclose([p["learning_rate"] for p in row["grid"]], [1e-3, 1e-2, 1e-1])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--optimizers", "sgd,lbfgs-ish"], "unknown optimizers"),
+    (["--optimizers", "sgd,sgd"], "twice"),
+    (["--epochs", "0"], "--epochs: must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size: must be a positive integer"),
+    (["--batch-size", "5000"], "--batch-size"),
+    (["--seeds", "1"], "at least two distinct"),
+    (["--seeds", "0,0"], "at least two distinct"),
+    (["--grid", "1"], "--grid must be at least 2"),
+    (["--lr-range", "0.5"], "--lr-range"),
+    (["--lr-range", "1e-2,1e-3"], "--lr-range"),
+    (["--target", "1.5"], "--target"),
+    (["--hidden", "32,x"], "--hidden"),
+    (["--out", "/dev/null"], "--out"),
+    (["--json", "/"], "--json"),
+    (["--json", "/no/such/dir/t.json"], "--json"),
+])
+def test_bad_options_are_usage_errors_before_anything_compiles(argv, message, capsys,
+                                                               monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("compare_optimizers was reached")
+
+    monkeypatch.setattr(compare, "compare_optimizers", must_not_run)
     with pytest.raises(SystemExit) as exit_info:
-        compare.main(["--optimizers", "sgd,lbfgs-ish"])
+        compare.main(argv)
     assert exit_info.value.code == 2
-    assert "unknown optimizers" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+def test_list_shows_every_optimizer(capsys):
+    assert compare.main(["--list"]) == 0
+    printed = capsys.readouterr().out
+    for name in nets.available_contenders():
+        assert f"\n{name} " in "\n" + printed
+    assert "momentum=0.9" in printed
 
 
 def test_the_seven_lecture_optimizers():
@@ -116,7 +183,7 @@ def test_landscape_plot_marks_divergence_and_takes_any_trajectory(tmp_path):
     # a bare Trajectory of 2 steps in a buffer of 4 rows: the NaN filler is not a divergence
     buffer = optim.Trajectory(np.concatenate([line[:3], np.full((2, 2), np.nan)]),
                               np.array([672.0, 378.0, 168.0, np.nan, np.nan]))
-    paths = nets.plots._paths(bowl, {"sgd": diverged, "bare": diverged.trajectory,
+    paths = landscape_plots._paths(bowl, {"sgd": diverged, "bare": diverged.trajectory,
                                      "line": line, "buffer": buffer})
     steps = int(diverged.num_steps)
     assert 200 < steps < 600 and paths["sgd"].diverged and paths["bare"].diverged

@@ -1,5 +1,7 @@
 """Sweeps: one compiled program whose every row equals the configuration trained alone."""
 
+import logging
+
 import jax
 import numpy as np
 import pytest
@@ -110,3 +112,46 @@ def test_divergence_is_reported_and_a_refined_grid_reuses_the_program(cancer):
     assert refined.seconds < first.seconds
     with pytest.raises(ValueError, match="learning_rate"):
         run({"learning_rate": [0.1, -1.0]})  # every value validated by the factory
+
+
+def test_test_split_evaluation_and_skipping_the_training_split(result, cancer):
+    """`test=` is evaluated after the last epoch; `evaluate_train=False` skips the per-epoch
+    training-split evaluation and changes nothing else."""
+    lean = nets.sweep(MODEL, nets.binary_cross_entropy, optim.adamw, cancer.train,
+                      val=cancer.val, test=cancer.test, grid=GRID, seeds=SEEDS, epochs=3,
+                      batch_size=24, evaluate_train=False)
+    assert np.isnan(lean.train_loss).all()
+    np.testing.assert_array_equal(lean.val_loss, result.val_loss)
+    np.testing.assert_array_equal(lean.step_loss, result.step_loss)
+    assert lean.best == result.best
+    for r in range(len(lean.table)):
+        params = jax.tree.map(lambda leaf, r=r: leaf[r], lean.params)
+        scores = nets.evaluate(MODEL, params, nets.binary_cross_entropy, cancer.test)
+        assert lean.test_loss[r] == pytest.approx(scores["loss"], rel=1e-6)
+        assert lean.test_metric[r] == pytest.approx(scores["accuracy"], rel=1e-6)
+    assert np.isnan(result.test_loss).all()  # no test split given
+    assert lean.epoch_seconds.shape == (3,) and (lean.epoch_seconds > 0).all()
+    np.testing.assert_array_equal(lean.num_steps, 3 * (399 // 24))
+
+
+def test_compile_sweep_compiles_what_sweep_runs(cancer, caplog):
+    kwargs = dict(grid={"learning_rate": [0.01, 0.02, 0.04]}, seeds=[1], batch_size=24,
+                  val=cancer.val, test=cancer.test, evaluate_train=False)
+    seconds = nets.compile_sweep(MODEL, nets.binary_cross_entropy, optim.sgd, cancer.train,
+                                 **kwargs)
+    assert seconds > 0
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        nets.sweep(MODEL, nets.binary_cross_entropy, optim.sgd, cancer.train, epochs=2, **kwargs)
+    compiled = [r.getMessage() for r in caplog.records if "XLA compilation of" in r.getMessage()]
+    assert compiled, "the log shows compilations (of the eager set-up at least)"
+    assert not [m for m in compiled if "jit(all_runs)" in m], compiled
+
+
+def test_all_diverged_without_raising(cancer):
+    run = nets.sweep(MODEL, nets.binary_cross_entropy, optim.sgd, cancer.train, val=cancer.val,
+                     grid={"learning_rate": [1e38]}, epochs=1, batch_size=24,
+                     raise_if_diverged=False)
+    assert run.best is None and run.table[0]["diverged"]
+    with pytest.raises(ValueError, match="nothing to rank by"):
+        nets.sweep(MODEL, nets.binary_cross_entropy, optim.sgd, cancer.train,
+                   grid={"learning_rate": [0.1]}, epochs=1, batch_size=24, evaluate_train=False)

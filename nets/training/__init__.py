@@ -1,0 +1,11 @@
+"""Training loops: one compiled epoch, scanned over the minibatches, shared by `fit` and `sweep`.
+
+- `inputs`: checking and normalizing what a loop is given (model, splits, metric, counts);
+- `step`: the objective and one step of any gradient transformation;
+- `epoch`: the pure epoch (shuffle, scan the step, stopping rules) and the evaluation;
+- `results`: `History`, `FitResult`, `DivergenceError`;
+- `fit`: `fit`, `compile_fit`, `evaluate`, the host loop around the compiled epoch;
+- `sweep`: `sweep`, hyperparameter grids x seeds vmapped into one program.
+
+Everything public is re-exported by `nets`; import it from there.
+"""

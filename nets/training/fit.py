@@ -1,0 +1,299 @@
+"""`fit`: train a model, one compiled `lax.scan` per epoch, with the lectures' stopping rules.
+
+    model = nets.MLP([64, 128, 10])
+    result = nets.fit(model, model.init(key), nets.softmax_cross_entropy, optim.adam(1e-3),
+                      data.train, val=data.val, epochs=20, batch_size=32, key=key)
+    result.params, result.history.train_loss, result.reason
+
+The epoch (`epoch.py`) is compiled once, on the first epoch, and reused, with the params and
+the optimizer state donated so their buffers are updated in place. Around it, on the host:
+the history, early stopping on the validation loss (stop when it has not improved by more than
+`min_delta` for `patience` epochs; with `restore_best` return the best epoch's params), the
+progress bar, and divergence: the first NaN or Inf loss or params raises `DivergenceError`
+naming the step, with the last finite params in `error.params`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nets.data import Split, num_batches
+from nets.training.epoch import (
+    DIVERGED,
+    REASONS,
+    RUNNING,
+    EpochConfig,
+    initial_counters,
+    jitted_epoch,
+    jitted_evaluator,
+    learning_rate_of,
+)
+from nets.training.inputs import (
+    Loss,
+    all_finite,
+    apply_fn_of,
+    as_split,
+    positive_count,
+    positive_number,
+    resolve_metric,
+)
+from nets.training.results import DivergenceError, FitResult, History
+
+
+def _prepare(model, loss, optimizer, train, val, *, batch_size, metric, max_steps, tol_params,
+             tol_loss, drop_last, shuffle) -> tuple[EpochConfig, Split, Split | None, str | None]:
+    """Validate `fit`'s arguments and gather what its compiled functions depend on."""
+    train = as_split(train, "train")
+    val = as_split(val, "val")
+    num_batches(len(train), batch_size, drop_last=drop_last)  # validates batch_size
+    metric_fn, metric_name = resolve_metric(metric, train)
+    config = EpochConfig(
+        apply_fn=apply_fn_of(model),
+        loss_fn=loss,
+        metric_fn=metric_fn,
+        optimizer=optimizer,
+        batch_size=int(batch_size),
+        drop_last=bool(drop_last),
+        shuffle=bool(shuffle),
+        max_steps=positive_count("max_steps", max_steps),
+        tol_params=positive_number("tol_params", tol_params),
+        tol_loss=positive_number("tol_loss", tol_loss),
+    )
+    return config, train, val, metric_name
+
+
+def _evaluator(config: EpochConfig) -> Callable:
+    return jitted_evaluator(config.apply_fn, config.loss_fn, config.metric_fn)
+
+
+def compile_fit(
+    model: Any,
+    params: Any,
+    loss: Loss,
+    optimizer: Any,
+    train: Split | tuple,
+    *,
+    batch_size: int,
+    val: Split | tuple | None = None,
+    metric: Callable | Literal["auto"] | None = "auto",
+    max_steps: int | None = None,
+    tol_params: float | None = None,
+    tol_loss: float | None = None,
+    drop_last: bool = True,
+    shuffle: bool = True,
+) -> float:
+    """Compile, without running, the epoch that `fit` with the same arguments will run;
+    returns the seconds it took.
+
+    A later `fit` with the same `model`, `loss` and `optimizer` objects reuses the program.
+    XLA compiles without holding the GIL, so several optimizers can be compiled at once from
+    a thread pool before fitting them one by one.
+    """
+    start = time.perf_counter()
+    config, train, val, _ = _prepare(
+        model, loss, optimizer, train, val, batch_size=batch_size, metric=metric,
+        max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss, drop_last=drop_last,
+        shuffle=shuffle,
+    )
+    shaped = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+    params = shaped(params)
+    opt_state = jax.eval_shape(optimizer.init, params)
+    counters = shaped(jax.eval_shape(initial_counters))
+    key = jax.eval_shape(lambda: jax.random.key(0))
+    jitted_epoch(config).lower(params, opt_state, counters, key, train).compile()
+    _evaluator(config).lower(params, train, val).compile()
+    return time.perf_counter() - start
+
+
+class _EarlyStopping:
+    """The best validation loss so far, and whether `patience` epochs passed without beating
+    it by more than `min_delta`; keeps a copy of the best params when asked to."""
+
+    def __init__(self, patience: int | None, min_delta: float, keep_best: bool):
+        self.patience, self.min_delta, self.keep_best = patience, min_delta, keep_best
+        self.best_loss, self.best_epoch, self.best_params, self.waited = math.inf, None, None, 0
+
+    def should_stop(self, epoch: int, val_loss: float, params: Any) -> bool:
+        if val_loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.waited = val_loss, epoch, 0
+            if self.keep_best:
+                self.best_params = jax.tree.map(jnp.copy, params)
+            return False
+        self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+
+def _empty_history(metric_name: str | None) -> History:
+    return History(
+        step_loss=np.zeros(0, np.float64),
+        step_learning_rate=None,
+        train_loss=[],
+        train_metric=[],
+        val_loss=[],
+        val_metric=[],
+        learning_rate=[],
+        seconds=[],
+        metric_name=metric_name,
+    )
+
+
+def _divergence(history, params, opt_state, steps, epoch, loss) -> DivergenceError:
+    note = " (the params became non-finite)" if math.isfinite(loss) else ""
+    return DivergenceError(
+        f"training diverged at step {steps + 1} (epoch {epoch}): the loss is {loss}{note}; "
+        f"error.params holds the params after step {steps}, the last finite ones. Lower the "
+        "learning rate, or clip the gradients.",
+        step=steps + 1, epoch=epoch, loss=loss, params=params, opt_state=opt_state,
+        history=history,
+    )
+
+
+def fit(
+    model: Any,
+    params: Any,
+    loss: Loss,
+    optimizer: Any,
+    train: Split | tuple,
+    *,
+    epochs: int,
+    batch_size: int,
+    key: jax.Array | None = None,
+    val: Split | tuple | None = None,
+    opt_state: Any = None,
+    metric: Callable | Literal["auto"] | None = "auto",
+    max_steps: int | None = None,
+    tol_params: float | None = None,
+    tol_loss: float | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    drop_last: bool = True,
+    shuffle: bool = True,
+    progress: bool | None = None,
+) -> FitResult:
+    """Train `params` of `model` on `train` by minimizing `loss` with `optimizer`.
+
+    `model` has `apply(params, x)` (or is that function); `loss(outputs, targets)` is a batch
+    mean (see `nets.losses`); `optimizer` is any gradient transformation (`optim` or optax).
+    Each of at most `epochs` epochs shuffles `train` with `fold_in(key, epoch)` and scans the
+    step over its minibatches of `batch_size` (1 = SGD, `len(train)` = batch GD); `drop_last`
+    skips the last incomplete batch. After each epoch the loss and `metric` (accuracy for
+    integer labels by default) are evaluated on the training and validation splits.
+
+    Stopping rules (see `nets/training/epoch.py`): `max_steps`, `tol_params`, `tol_loss`, and,
+    with `val` and `patience`, early stopping that restores the best epoch's params
+    (`restore_best`). `opt_state` continues a previous run (default: `optimizer.init`).
+    `progress` shows a tqdm bar (default: only when stderr is a terminal).
+
+    The caller's `params` are copied, not donated, and stay usable. Raises `DivergenceError`
+    at the first step with a NaN or Inf loss or params, carrying the last finite params.
+    """
+    epochs = positive_count("epochs", epochs)
+    patience = positive_count("patience", patience)
+    config, train, val, metric_name = _prepare(
+        model, loss, optimizer, train, val, batch_size=batch_size, metric=metric,
+        max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss, drop_last=drop_last,
+        shuffle=shuffle,
+    )
+    if patience is not None and val is None:
+        raise ValueError("early stopping (patience) monitors the validation loss: pass val=")
+    if not all_finite(params):
+        raise ValueError("the initial params contain NaN or Inf")
+    key = jax.random.key(0) if key is None else key
+    epoch_fn, evaluate_fn = jitted_epoch(config), _evaluator(config)
+
+    # Copies, because the epoch function donates (invalidates) what it is given; one buffer
+    # per leaf, since a state may hold one array in two places (donated twice is an error).
+    params = jax.tree.map(jnp.copy, params)
+    opt_state = jax.tree.map(jnp.copy, optimizer.init(params) if opt_state is None else opt_state)
+    counters = initial_counters()
+    history = _empty_history(metric_name)
+    step_losses: list[np.ndarray] = []
+    step_lrs: list[np.ndarray] = []
+    has_lr = learning_rate_of(jax.eval_shape(optimizer.init, params)) is not None
+    stopping = _EarlyStopping(patience, min_delta, restore_best and patience is not None)
+    reason = REASONS[RUNNING]
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = _progress_bar(epochs, show, num_batches(len(train), batch_size, drop_last=drop_last))
+    epochs_run, steps_after = 0, 0
+    try:
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            steps_before = steps_after
+            params, opt_state, counters, losses, lrs = epoch_fn(
+                params, opt_state, counters, jax.random.fold_in(key, epoch), train
+            )
+            metrics = evaluate_fn(params, train, val)
+            (steps_after, _, status), losses, lrs, metrics = jax.device_get(
+                (counters, losses, lrs, metrics)
+            )
+            steps_after, status = int(steps_after), int(status)
+            history.seconds.append(time.perf_counter() - start)
+            epochs_run = epoch + 1
+            taken = steps_after - steps_before
+            step_losses.append(np.asarray(losses[:taken], np.float64))
+            step_lrs.append(np.asarray(lrs[:taken], np.float64))
+            history.step_loss = np.concatenate(step_losses)
+            history.step_learning_rate = np.concatenate(step_lrs) if has_lr else None
+            if status == DIVERGED:
+                raise _divergence(history, params, opt_state, steps_after, epoch,
+                                  float(losses[taken]))
+            train_loss, train_metric, val_loss, val_metric = (float(m) for m in metrics)
+            history.train_loss.append(train_loss)
+            history.train_metric.append(train_metric)
+            history.val_loss.append(val_loss)
+            history.val_metric.append(val_metric)
+            history.learning_rate.append(float(lrs[taken - 1]) if taken and has_lr else math.nan)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+            if status != RUNNING:
+                reason = REASONS[status]
+                break
+            if val is not None and stopping.should_stop(epoch, val_loss, params):
+                reason = "early_stopping"
+                if stopping.best_params is not None:
+                    params = stopping.best_params
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return FitResult(
+        params=params,
+        opt_state=opt_state,
+        history=history,
+        num_steps=steps_after,
+        epochs_run=epochs_run,
+        reason=reason,
+        best_epoch=stopping.best_epoch,
+    )
+
+
+def _progress_bar(epochs: int, show: bool, steps_per_epoch: int) -> Any:
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=epochs, unit="epoch", desc=f"fit ({steps_per_epoch} steps/epoch)")
+
+
+def evaluate(
+    model: Any, params: Any, loss: Loss, data: Split | tuple, *, metric: Any = "auto"
+) -> dict[str, float]:
+    """`{"loss": ..., "<metric>": ...}` of `params` on a whole split (jitted, no donation)."""
+    split = as_split(data, "data")
+    metric_fn, metric_name = resolve_metric(metric, split)
+    run = jitted_evaluator(apply_fn_of(model), loss, metric_fn)
+    value, score, _, _ = jax.device_get(run(params, split, None))
+    result = {"loss": float(value)}
+    if metric_name is not None:
+        result[metric_name] = float(score)
+    return result

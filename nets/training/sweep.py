@@ -1,0 +1,352 @@
+"""Hyperparameter sweeps compiled as one program: a vmap over `inject_hyperparams` states.
+
+    result = nets.sweep(model, nets.softmax_cross_entropy, optim.adamw, data.train,
+                        val=data.val, grid={"learning_rate": [1e-3, 3e-3, 1e-2],
+                                            "weight_decay": [0.0, 1e-4]},
+                        seeds=[0, 1], epochs=5, batch_size=32)
+    print(result.format_table()); result.best          # {"learning_rate": 0.003, ...}
+
+The lectures' recipe (coarse grid for a few epochs, then refine) costs one compilation here,
+not one per configuration: the optimizer is `optim.inject_hyperparams(factory)`, whose state
+holds the hyperparameters as arrays, so every configuration is the same program with different
+state values. The runs (the product of the grid and the seeds) are stacked along a leading
+axis, and `nets.fit`'s epoch (one `lax.scan` over the minibatches, then the evaluation) is
+`vmap`ped over that axis and jitted once: each epoch of all the runs is one dispatch of one
+compiled program. Each run gets exactly the numbers it would get trained alone by `nets.fit`
+with `optim.inject_hyperparams(factory)(...)`, the init key and shuffle key of its seed
+(`seed_keys`). A later sweep of the same setup with as many runs (a refined grid) reuses the
+compiled program.
+
+A seed sets the initial params and the minibatch order. A configuration that diverges (NaN or
+Inf loss) stops updating and is reported as diverged instead of raising.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import optim
+from nets.data import Split, num_batches
+from nets.training.epoch import (
+    DIVERGED,
+    EpochConfig,
+    build_epoch,
+    build_evaluator,
+    cached,
+    initial_counters,
+)
+from nets.training.inputs import Loss, apply_fn_of, as_split, positive_count, resolve_metric
+from nets.training.results import SweepResult
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """`(init_key, shuffle_key)` of a seed: what a sweep uses for the params' initialization
+    and for `fit(..., key=shuffle_key)`."""
+    init_key, shuffle_key = jax.random.split(jax.random.key(seed))
+    return init_key, shuffle_key
+
+
+class _Setup(NamedTuple):
+    """What a sweep compiles and starts from (shared by `sweep` and `compile_sweep`)."""
+
+    names: list[str]
+    configs: list[tuple]
+    runs: list[tuple[tuple, int]]
+    config: EpochConfig
+    options: tuple[bool, bool]  # (evaluate_train, eval_params): static for the program
+    train: Split
+    val: Split | None
+    test: Split | None
+    metric_name: str | None
+    optimizer: Any
+
+
+def _prepare(model, loss, factory, train, *, grid, batch_size, seeds, val, test, fixed, metric,
+             drop_last, shuffle, evaluate_train, eval_params) -> _Setup:
+    if not grid:
+        raise ValueError("grid must name at least one hyperparameter")
+    names = list(grid)
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"grid[{name!r}] must be a non-empty list of numbers, got {values!r}")
+    if not seeds:
+        raise ValueError("seeds must list at least one seed")
+    if not hasattr(model, "init"):
+        raise TypeError("a sweep initializes the params per seed: model needs init(key)")
+    train, val, test = as_split(train, "train"), as_split(val, "val"), as_split(test, "test")
+    num_batches(len(train), batch_size, drop_last=drop_last)  # validates batch_size
+    metric_fn, metric_name = resolve_metric(metric, train)
+    fixed = dict(fixed or {})
+    configs = list(itertools.product(*(grid[name] for name in names)))
+    for values in configs:  # every configuration validated now, by the factory itself
+        factory(**fixed, **dict(zip(names, values, strict=True)))
+    optimizer = _injected(factory, tuple(names), fixed, configs[0])
+    config = EpochConfig(
+        apply_fn=apply_fn_of(model),
+        loss_fn=loss,
+        metric_fn=metric_fn,
+        optimizer=optimizer,
+        batch_size=int(batch_size),
+        drop_last=bool(drop_last),
+        shuffle=bool(shuffle),
+    )
+    runs = [(values, seed) for values in configs for seed in seeds]
+    options = (bool(evaluate_train), bool(eval_params))
+    return _Setup(names, configs, runs, config, options, train, val, test, metric_name, optimizer)
+
+
+def _starts(model: Any, setup: _Setup) -> tuple[Any, Any, Any, jax.Array]:
+    """The runs' starting points, stacked along a leading axis. Built eagerly: each seed's
+    params once, each run's state by setting its values into a fresh state."""
+    by_seed = {}
+    for _, seed in setup.runs:
+        if seed not in by_seed:
+            by_seed[seed] = model.init(seed_keys(int(seed))[0])
+    starts = []
+    for values, seed in setup.runs:
+        params = by_seed[seed]
+        hyperparams = {n: float(v) for n, v in zip(setup.names, values, strict=True)}
+        state = optim.set_field(setup.optimizer.init(params), **hyperparams)
+        starts.append((params, state, initial_counters()))
+    params, states, counters = jax.tree.map(lambda *leaves: jnp.stack(leaves), *starts)
+    shuffle_keys = jnp.stack([seed_keys(int(seed))[1] for _, seed in setup.runs])
+    return params, states, counters, shuffle_keys
+
+
+def compile_sweep(
+    model: Any,
+    loss: Loss,
+    factory: Callable[..., Any],
+    train: Split | tuple,
+    *,
+    grid: Mapping[str, Sequence[float]],
+    batch_size: int,
+    seeds: Sequence[int] = (0,),
+    val: Split | tuple | None = None,
+    test: Split | tuple | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    metric: Any = "auto",
+    drop_last: bool = True,
+    shuffle: bool = True,
+    evaluate_train: bool = True,
+    eval_params: bool = False,
+) -> float:
+    """Compile, without running, the program `sweep` with the same arguments will run (and
+    the final test evaluation); returns the seconds it took. XLA compiles without holding the
+    GIL, so several sweeps can be compiled at once from threads before running them."""
+    start = time.perf_counter()
+    setup = _prepare(model, loss, factory, train, grid=grid, batch_size=batch_size, seeds=seeds,
+                     val=val, test=test, fixed=fixed, metric=metric, drop_last=drop_last,
+                     shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params)
+    # eval_shape keeps weak types (of injected Python numbers): the call must match exactly.
+    params, states, counters, keys = jax.eval_shape(lambda: _starts(model, setup))
+    epoch = jax.ShapeDtypeStruct((), jnp.int32)
+    _program(setup.config, setup.options).lower(
+        params, states, counters, keys, epoch, setup.train, setup.val).compile()
+    if setup.test is not None:
+        _test_program(setup.config, setup.options[1]).lower(params, states, setup.test).compile()
+    return time.perf_counter() - start
+
+
+def sweep(
+    model: Any,
+    loss: Loss,
+    factory: Callable[..., Any],
+    train: Split | tuple,
+    *,
+    grid: Mapping[str, Sequence[float]],
+    epochs: int,
+    batch_size: int,
+    seeds: Sequence[int] = (0,),
+    val: Split | tuple | None = None,
+    test: Split | tuple | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    metric: Any = "auto",
+    drop_last: bool = True,
+    shuffle: bool = True,
+    evaluate_train: bool = True,
+    eval_params: bool = False,
+    raise_if_diverged: bool = True,
+) -> SweepResult:
+    """Train `model` for every combination of `grid` values and `seeds`, as one program.
+
+    `factory` builds the optimizer from keyword hyperparameters (`optim.adamw`, `optim.sgd`,
+    ...); `grid` maps the names of the numeric ones to the values to try; `fixed` holds other
+    keyword arguments of `factory` (numbers or not, e.g. `nesterov=True`) kept out of the
+    sweep. `model` needs `init(key)` and `apply(params, x)`. The remaining arguments are those of
+    `nets.fit`, and:
+
+    - `test`: a split evaluated once, after the last epoch (`test_loss`, `test_metric`);
+    - `evaluate_train=False` skips the per-epoch evaluation on the whole training split (the
+      largest part of an epoch's evaluation; `train_loss` is then NaN and the step losses
+      remain);
+    - `eval_params=True` evaluates each run at `optim.eval_params(state, params)` where the
+      optimizer keeps such params (an EMA, lookahead's slow weights, schedule-free's x);
+    - `raise_if_diverged=False` returns a result with `best` None when every configuration
+      diverged, instead of raising `FloatingPointError`.
+    """
+    epochs = positive_count("epochs", epochs)
+    setup = _prepare(model, loss, factory, train, grid=grid, batch_size=batch_size, seeds=seeds,
+                     val=val, test=test, fixed=fixed, metric=metric, drop_last=drop_last,
+                     shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params)
+    start = time.perf_counter()
+    params, states, counters, shuffle_keys = _starts(model, setup)
+    program = _program(setup.config, setup.options)
+    step_losses, metrics, epoch_seconds = [], [], []
+    for epoch in range(epochs):
+        began = time.perf_counter()
+        params, states, counters, losses, scores = program(
+            params, states, counters, shuffle_keys, jnp.asarray(epoch, jnp.int32), setup.train,
+            setup.val,
+        )
+        jax.block_until_ready(scores)
+        epoch_seconds.append(time.perf_counter() - began)
+        step_losses.append(losses)
+        metrics.append(scores)
+    test_scores = (jnp.full(len(setup.runs), jnp.nan),) * 2
+    if setup.test is not None:
+        test_scores = _test_program(setup.config, setup.options[1])(params, states, setup.test)
+    (steps, _, status), step_losses, metrics, test_scores = jax.device_get(
+        (counters, step_losses, metrics, test_scores))
+    seconds = time.perf_counter() - start
+    return _result(setup, params, np.asarray(steps), np.asarray(status), step_losses, metrics,
+                   test_scores, seconds, epoch_seconds, raise_if_diverged)
+
+
+def _result(setup, params, steps, status, step_losses, metrics, test_scores, seconds,
+            epoch_seconds, raise_if_diverged) -> SweepResult:
+    # (runs, epochs) per metric; (runs, epochs * steps) of step losses
+    train_loss, _, val_loss, val_metric = (
+        np.asarray(np.stack([m[i] for m in metrics], axis=1), np.float64) for i in range(4)
+    )
+    diverged = status == DIVERGED
+    table = []
+    for r, (values, seed) in enumerate(setup.runs):
+        row: dict[str, Any] = {n: float(v) for n, v in zip(setup.names, values, strict=True)}
+        row["seed"] = int(seed)
+        row["train_loss"] = float(train_loss[r, -1])
+        row["val_loss"] = float(val_loss[r, -1])
+        row["val_metric"] = float(val_metric[r, -1])
+        row["diverged"] = bool(diverged[r])
+        table.append(row)
+
+    per_config = len(setup.runs) // len(setup.configs)
+    score_column = "val_loss" if setup.val is not None else "train_loss"
+    if score_column == "train_loss" and not setup.options[0]:
+        raise ValueError("with neither val= nor evaluate_train=True there is nothing to rank by")
+    scores = []
+    for c in range(len(setup.configs)):
+        rows = table[c * per_config : (c + 1) * per_config]
+        values = [row[score_column] for row in rows]
+        ok = not any(row["diverged"] for row in rows) and all(math.isfinite(v) for v in values)
+        scores.append(float(np.mean(values)) if ok else math.inf)
+    best_index = int(np.argmin(scores))
+    best = {n: float(v) for n, v in zip(setup.names, setup.configs[best_index], strict=True)}
+    if not math.isfinite(scores[best_index]):
+        if raise_if_diverged:
+            raise FloatingPointError("every configuration of the sweep diverged")
+        best = None
+    return SweepResult(
+        table=table,
+        best=best,
+        best_score=scores[best_index],
+        params=params,
+        train_loss=train_loss,
+        val_loss=val_loss,
+        val_metric=val_metric,
+        step_loss=np.asarray(np.concatenate(step_losses, axis=1), np.float64).reshape(
+            len(setup.runs), -1),
+        seconds=seconds,
+        metric_name=setup.metric_name,
+        num_steps=steps.astype(np.int64),
+        test_loss=np.asarray(test_scores[0], np.float64),
+        test_metric=np.asarray(test_scores[1], np.float64),
+        epoch_seconds=np.asarray(epoch_seconds, np.float64),
+    )
+
+
+_INJECTED: dict[tuple, Any] = {}
+
+
+def _injected(factory: Callable, names: tuple[str, ...], fixed: dict, first: tuple) -> Any:
+    """`inject_hyperparams(factory)` with `fixed` bound, built once per (factory, names,
+    fixed) so that sweeps of the same setup share one compiled program. The values it is
+    built with (`first`) do not matter: every run's state gets its own values."""
+    try:
+        key = (factory, names, tuple(sorted(fixed.items())))
+        hash(key)
+    except TypeError:  # unhashable fixed arguments: build it for this sweep only
+        key = None
+    if key is not None and key in _INJECTED:
+        return _INJECTED[key]
+    base = functools.partial(factory, **fixed)
+    optimizer = optim.inject_hyperparams(base)(**dict(zip(names, first, strict=True)))
+    if key is not None:
+        if len(_INJECTED) >= 32:
+            _INJECTED.clear()
+        _INJECTED[key] = optimizer
+    return optimizer
+
+
+def _evaluation_params(state: Any, params: Any, use_eval_params: bool) -> Any:
+    """The params to evaluate: `optim.eval_params` of the state where it has some."""
+    if not use_eval_params:
+        return params
+    try:
+        return optim.eval_params(state, params)
+    except ValueError:  # the optimizer keeps no evaluation params of its own
+        return params
+
+
+@cached
+def _program(config: EpochConfig, options: tuple[bool, bool]) -> Callable:
+    """One epoch of every run, jitted; cached, so a refined grid of the same size (the same
+    setup) compiles nothing."""
+    return jax.jit(_epoch_of_all(config, *options), donate_argnums=(0, 1))
+
+
+def _epoch_of_all(config: EpochConfig, evaluate_train: bool, use_eval_params: bool) -> Callable:
+    """`nets.fit`'s epoch and evaluation, vmapped over the runs (params, state, counters and
+    shuffle key per run; the data shared)."""
+    epoch_fn = build_epoch(config)
+    evaluate_fn = build_evaluator(config.apply_fn, config.loss_fn, config.metric_fn)
+
+    def all_runs(params, states, counters, shuffle_keys, epoch, train, val):
+        def one_run(params, state, counters, shuffle_key):
+            key = jax.random.fold_in(shuffle_key, epoch)
+            params, state, counters, losses, _ = epoch_fn(params, state, counters, key, train)
+            evaluated = _evaluation_params(state, params, use_eval_params)
+            if evaluate_train:
+                scores = evaluate_fn(evaluated, train, val)
+            else:
+                nan = jnp.asarray(jnp.nan, losses.dtype)
+                scores = (nan, nan, *evaluate_fn(evaluated, val, None)[:2]) if val is not None \
+                    else (nan, nan, nan, nan)
+            return params, state, counters, losses, scores
+
+        return jax.vmap(one_run)(params, states, counters, shuffle_keys)
+
+    return all_runs
+
+
+@cached
+def _test_program(config: EpochConfig, use_eval_params: bool) -> Callable:
+    """`(loss, metric)` of every run on a test split, vmapped."""
+    evaluate_fn = build_evaluator(config.apply_fn, config.loss_fn, config.metric_fn)
+
+    def all_runs(params, states, test):
+        def one_run(params, state):
+            return evaluate_fn(_evaluation_params(state, params, use_eval_params), test, None)[:2]
+
+        return jax.vmap(one_run)(params, states)
+
+    return jax.jit(all_runs)
