@@ -142,18 +142,21 @@ def integer(
     name: str,
     value: Any,
     low: int = 0,
+    high: int | None = None,
     *,
     concrete: bool = True,
     integral_floats: bool = False,
     as_interval: bool = False,
 ) -> Any:
-    """An integer >= `low`, returned as a Python int.
+    """An integer in `[low, high]` (`high` None: unbounded), returned as a Python int.
 
     `concrete=False` lets a traced value through unchecked (an injected period, say);
-    `integral_floats` accepts `1e4` for 10000 (configs often spell step counts that way).
-    The allowed range reads "a positive integer" / "an integer >= low", or with `as_interval`
-    "an integer in [low, inf)", as the schedules write every range.
+    `integral_floats` accepts `1e4` for 10000 (configs often spell step counts that way, and
+    then a value of another type is a TypeError, else a ValueError). The allowed range reads
+    "a positive integer" / "an integer >= low", or with `as_interval` (always with a `high`)
+    "an integer in [low, high]", as the schedules write every range.
     """
+    words = not (as_interval or high is not None)
     if _is_traced(value):
         if concrete:
             raise TypeError(f"{name} must be a concrete integer, not a traced value: {value!r}")
@@ -161,14 +164,17 @@ def integer(
     array = None if isinstance(value, (str, bytes, bool)) else np.asarray(value)
     kinds = (np.integer, np.floating) if integral_floats else (np.integer,)
     if array is None or array.ndim != 0 or not any(np.issubdtype(array.dtype, k) for k in kinds):
-        allowed = "an integer" if as_interval else _integer_words(low)
-        error = TypeError if as_interval else ValueError
+        allowed = _integer_words(low) if words else "an integer"
+        error = TypeError if integral_floats else ValueError
+        if high is not None:
+            allowed = f"an integer in [{low}, {high}]"
         raise error(f"{name} must be {allowed}, got {value!r}")
     number = array.item()
     if isinstance(number, float) and not (math.isfinite(number) and number.is_integer()):
         number = math.nan
-    if math.isnan(number) or number < low:
-        allowed = f"an integer in [{low}, inf)" if as_interval else _integer_words(low)
+    if math.isnan(number) or number < low or (high is not None and number > high):
+        upper = "inf)" if high is None else f"{high}]"
+        allowed = _integer_words(low) if words else f"an integer in [{low}, {upper}"
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return int(number)
 

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
 
+from _descent import validation
+
 Task = Literal["multiclass", "binary", "regression"]
 
 
@@ -202,10 +204,7 @@ def load(name: str, **kwargs) -> Dataset:
 
 def num_batches(n: int, batch_size: int, *, drop_last: bool = True) -> int:
     """Steps in one epoch over `n` examples."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not (
-        1 <= batch_size <= n
-    ):
-        raise ValueError(f"batch_size must be an integer in [1, {n}], got {batch_size!r}")
+    validation.integer("batch_size", batch_size, 1, n)
     full, rest = divmod(n, batch_size)
     return full + (1 if rest and not drop_last else 0)
 

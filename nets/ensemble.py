@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import optim
 import schedules
+from _descent import validation
 from nets.data import Split, num_batches
 from nets.training.fit import fit
 from nets.training.inputs import Loss, apply_fn_of, as_split
@@ -95,9 +95,8 @@ def snapshot_ensemble(
     state carries over from cycle to cycle, so the training is one run cut at the restarts
     (and compiled once).
     """
-    for name, value in (("cycles", cycles), ("epochs_per_cycle", epochs_per_cycle)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    validation.integer("cycles", cycles, 1)
+    validation.integer("epochs_per_cycle", epochs_per_cycle, 1)
     train = as_split(train, "train")
     steps = epochs_per_cycle * num_batches(len(train), batch_size, drop_last=drop_last)
     schedule = schedules.sgdr(learning_rate, steps, min_value=min_learning_rate)

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from _descent import validation
+
 __all__ = [
     "Landscape",
     "beale",
@@ -82,8 +84,7 @@ def _as_tuple(matrix: np.ndarray) -> tuple[tuple[float, ...], ...]:
 
 
 def _check_dim(dim: int, low: int) -> None:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < low:
-        raise ValueError(f"dim must be an integer >= {low}, got {dim!r}")
+    validation.integer("dim", dim, low)
 
 
 # --- the lectures' examples ------------------------------------------------------------------

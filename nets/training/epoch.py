@@ -28,8 +28,15 @@ import jax.numpy as jnp
 
 import optim
 from _descent.dtypes import default_float
-from nets.data import epoch_batches
-from nets.training.inputs import Apply, Loss
+from nets.data import Split, epoch_batches, num_batches
+from nets.training.inputs import (
+    Apply,
+    Loss,
+    apply_fn_of,
+    positive_count,
+    positive_number,
+    resolve_metric,
+)
 from nets.training.step import make_objective, update_step
 
 # Status codes carried through the scan; 0 means still running.
@@ -56,6 +63,28 @@ class EpochConfig(NamedTuple):
     max_steps: int | None = None
     tol_params: float | None = None
     tol_loss: float | None = None
+
+
+def epoch_config(model: Any, loss: Loss, optimizer: Any, train: Split, *, batch_size: int,
+                 metric: Any, drop_last: bool, shuffle: bool, max_steps: Any = None,
+                 tol_params: Any = None, tol_loss: Any = None) -> tuple[EpochConfig, str | None]:
+    """The checked `EpochConfig` of a loop over `train` (`fit`'s and `sweep`'s), and the
+    metric's name."""
+    num_batches(len(train), batch_size, drop_last=drop_last)  # validates batch_size
+    metric_fn, metric_name = resolve_metric(metric, train)
+    config = EpochConfig(
+        apply_fn=apply_fn_of(model),
+        loss_fn=loss,
+        metric_fn=metric_fn,
+        optimizer=optimizer,
+        batch_size=int(batch_size),
+        drop_last=bool(drop_last),
+        shuffle=bool(shuffle),
+        max_steps=positive_count("max_steps", max_steps),
+        tol_params=positive_number("tol_params", tol_params),
+        tol_loss=positive_number("tol_loss", tol_loss),
+    )
+    return config, metric_name
 
 
 def learning_rate_of(state: Any) -> Any:

@@ -31,6 +31,7 @@ from nets.training.epoch import (
     REASONS,
     RUNNING,
     EpochConfig,
+    epoch_config,
     initial_counters,
     jitted_epoch,
     jitted_evaluator,
@@ -42,7 +43,6 @@ from nets.training.inputs import (
     apply_fn_of,
     as_split,
     positive_count,
-    positive_number,
     resolve_metric,
 )
 from nets.training.results import DivergenceError, FitResult, History
@@ -53,19 +53,9 @@ def _prepare(model, loss, optimizer, train, val, *, batch_size, metric, max_step
     """Validate `fit`'s arguments and gather what its compiled functions depend on."""
     train = as_split(train, "train")
     val = as_split(val, "val")
-    num_batches(len(train), batch_size, drop_last=drop_last)  # validates batch_size
-    metric_fn, metric_name = resolve_metric(metric, train)
-    config = EpochConfig(
-        apply_fn=apply_fn_of(model),
-        loss_fn=loss,
-        metric_fn=metric_fn,
-        optimizer=optimizer,
-        batch_size=int(batch_size),
-        drop_last=bool(drop_last),
-        shuffle=bool(shuffle),
-        max_steps=positive_count("max_steps", max_steps),
-        tol_params=positive_number("tol_params", tol_params),
-        tol_loss=positive_number("tol_loss", tol_loss),
+    config, metric_name = epoch_config(
+        model, loss, optimizer, train, batch_size=batch_size, metric=metric, drop_last=drop_last,
+        shuffle=shuffle, max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss,
     )
     return config, train, val, metric_name
 

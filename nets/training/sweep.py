@@ -35,16 +35,17 @@ import jax.numpy as jnp
 import numpy as np
 
 import optim
-from nets.data import Split, num_batches
+from nets.data import Split
 from nets.training.epoch import (
     DIVERGED,
     EpochConfig,
     build_epoch,
     build_evaluator,
     cached,
+    epoch_config,
     initial_counters,
 )
-from nets.training.inputs import Loss, apply_fn_of, as_split, positive_count, resolve_metric
+from nets.training.inputs import Loss, as_split, positive_count
 from nets.training.results import SweepResult
 
 
@@ -83,22 +84,13 @@ def _prepare(model, loss, factory, train, *, grid, batch_size, seeds, val, test,
     if not hasattr(model, "init"):
         raise TypeError("a sweep initializes the params per seed: model needs init(key)")
     train, val, test = as_split(train, "train"), as_split(val, "val"), as_split(test, "test")
-    num_batches(len(train), batch_size, drop_last=drop_last)  # validates batch_size
-    metric_fn, metric_name = resolve_metric(metric, train)
     fixed = dict(fixed or {})
     configs = list(itertools.product(*(grid[name] for name in names)))
     for values in configs:  # every configuration validated now, by the factory itself
         factory(**fixed, **dict(zip(names, values, strict=True)))
     optimizer = _injected(factory, tuple(names), fixed, configs[0])
-    config = EpochConfig(
-        apply_fn=apply_fn_of(model),
-        loss_fn=loss,
-        metric_fn=metric_fn,
-        optimizer=optimizer,
-        batch_size=int(batch_size),
-        drop_last=bool(drop_last),
-        shuffle=bool(shuffle),
-    )
+    config, metric_name = epoch_config(model, loss, optimizer, train, batch_size=batch_size,
+                                       metric=metric, drop_last=drop_last, shuffle=shuffle)
     runs = [(values, seed) for values in configs for seed in seeds]
     options = (bool(evaluate_train), bool(eval_params))
     return _Setup(names, configs, runs, config, options, train, val, test, metric_name, optimizer)

@@ -54,8 +54,16 @@ def newton(
 ) -> GradientTransformation:
     """Damped Newton: `chain(scale_by_newton(damping, solver=...), scale(-1), linesearch)`.
 
-    The default line search is backtracking from the full step 1, halving (N&W sec. 3.5);
-    `learning_rate` replaces `scale(-1)` by `scale_by_learning_rate(learning_rate)`.
+    Args:
+      learning_rate: None (the line search picks the step), or a fixed step size replacing
+        `scale(-1)` by `scale_by_learning_rate(learning_rate)`.
+      damping: Levenberg's `damping * I` added to the Hessian (0).
+      solver: "dense", "cg" (Newton-CG by Hessian-vector products) or "auto" (dense for at
+        most 500 params).
+      max_cg_steps, cg_rtol: Newton-CG's iteration cap (n) and residual tolerance (N&W's
+        forcing sequence).
+      linesearch: "backtracking" (from the full step 1, halving; N&W sec. 3.5), "zoom", None,
+        or a line-search transform.
     """
     return chain(
         scale_by_newton(damping, solver=solver, max_cg_steps=max_cg_steps, cg_rtol=cg_rtol),
@@ -70,7 +78,15 @@ def bfgs(
     scale_init_precond: bool = False,
     linesearch: Any = "zoom",
 ) -> GradientTransformation:
-    """BFGS: `chain(scale_by_bfgs(), scale(-1), scale_by_zoom_linesearch(initial one))`."""
+    """BFGS: `chain(scale_by_bfgs(), scale(-1), scale_by_zoom_linesearch(initial one))`.
+
+    Args:
+      learning_rate: None (the line search picks the step), or a fixed step size.
+      scale_init_precond: scale the first inverse Hessian by `y^T s / y^T y` (N&W eq. 6.20);
+        off by default, as scipy.
+      linesearch: "zoom" (strong Wolfe, first trial step 1), "backtracking", None, or a
+        line-search transform.
+    """
     return chain(
         scale_by_bfgs(scale_init_precond), _descent(learning_rate), _linesearch(linesearch)
     )
@@ -83,7 +99,15 @@ def lbfgs(
     *,
     linesearch: Any = "zoom",
 ) -> GradientTransformation:
-    """L-BFGS: `chain(scale_by_lbfgs(memory_size), scale(-1), zoom line search)`, as optax."""
+    """L-BFGS: `chain(scale_by_lbfgs(memory_size), scale(-1), zoom line search)`, as optax.
+
+    Args:
+      learning_rate: None (the line search picks the step), or a fixed step size.
+      memory_size: the secant pairs kept (10).
+      scale_init_precond: the initial scaling `s^T y / y^T y` of the two-loop recursion.
+      linesearch: "zoom" (strong Wolfe, first trial step 1), "backtracking", None, or a
+        line-search transform.
+    """
     return chain(
         scale_by_lbfgs(memory_size, scale_init_precond),
         _descent(learning_rate),

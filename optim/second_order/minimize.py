@@ -130,9 +130,7 @@ def minimize(
     Returns a `MinimizeResult` (`params`, `value`, `grad_norm`, `num_steps`, `converged`,
     `reason`, the final optimizer `state`, `trajectory`, and `aux` when `has_aux`).
     """
-    validation.in_range("max_steps", max_steps, 0.0)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
+    validation.integer("max_steps", max_steps, 0)
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise TypeError(f"optimizer must be a GradientTransformation, got {optimizer!r}")
     tolerances = jnp.asarray(
