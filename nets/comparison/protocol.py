@@ -232,10 +232,10 @@ def compare_optimizers(
     optimizer's grid is `learning_rate_grid(its rate, grid_points, lr_span)` unless `grids`
     names one. Classification compares accuracy (higher is better), regression the loss.
     `target` is the validation metric to reach (an accuracy, or a loss to fall below).
-    The programs are compiled first, in `jobs` threads (default: one per CPU), then run one
-    at a time so that their timings do not disturb each other; `while_compiling` is called in
-    this thread meanwhile (the main job runs its landscapes there); `log` gets a line per
-    phase.
+    The programs are compiled first, in `jobs` threads (default: one per CPU), and
+    `while_compiling` is called in this thread meanwhile (the main job runs its landscapes
+    there); then they are trained, `jobs` at a time (XLA:CPU runs one on one core, so one per
+    core leaves each its own core). `log` gets a line per phase.
     """
     seeds = [validation.integer("seed", s, 0) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
@@ -256,21 +256,25 @@ def compare_optimizers(
         return compile_sweep(model, loss, c.factory, data.train, grid=grid, fixed=c.fixed,
                              **common)
 
-    with ThreadPoolExecutor(max(1, min(len(entrants), jobs or os.cpu_count() or 1))) as pool:
+    def train_one(c: Contender, compile_seconds: float) -> Outcome:
+        result = sweep(model, loss, c.factory, data.train, grid={"learning_rate": plan[c.name]},
+                       fixed=c.fixed, epochs=epochs, raise_if_diverged=False, **common)
+        if log is not None:
+            log(f"trained {c.name}: {len(result.table)} runs in {result.seconds:.1f} s")
+        return _outcome(c, result, plan[c.name], seeds, epochs, steps_per_epoch, target, higher,
+                        compile_seconds)
+
+    threads = max(1, min(len(entrants), jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(compile_one, c) for c in entrants]
         if while_compiling is not None:
             while_compiling()
         compiled = [f.result() for f in futures]
-    if log is not None:
-        log(f"compiled {len(entrants)} programs in threads: {max(compiled):.1f} s the longest")
-    outcomes = []
-    for c, compile_seconds in zip(entrants, compiled, strict=True):
-        result = sweep(model, loss, c.factory, data.train, grid={"learning_rate": plan[c.name]},
-                       fixed=c.fixed, epochs=epochs, raise_if_diverged=False, **common)
-        outcomes.append(_outcome(c, result, plan[c.name], seeds, epochs, steps_per_epoch, target,
-                                 higher, compile_seconds))
         if log is not None:
-            log(f"trained {c.name}: {len(result.table)} runs in {result.seconds:.1f} s")
+            log(f"compiled {len(entrants)} programs in {threads} threads: {max(compiled):.1f} s "
+                "the longest")
+        # XLA:CPU runs one such program on one core: `threads` of them at once use the machine.
+        outcomes = list(pool.map(train_one, entrants, compiled))
     best = _mark_ties(outcomes, higher)
     settings = {"epochs": epochs, "batch_size": batch_size, "grid_points": grid_points,
                 "lr_span": lr_span, "steps_per_epoch": steps_per_epoch,
