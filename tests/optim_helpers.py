@@ -39,6 +39,26 @@ def sequence(steps: int, seed: int, *, dtype=jnp.float32, scale: float = 1.0, ze
     return jax.tree.map(lambda x: np.asarray(x, np.float64), cast), cast
 
 
+def params_sequence(steps, seed, dtype=jnp.float32, tree=example_tree):
+    """A sequence of params (open loop): random values of order one, as float64 NumPy and as
+    `dtype` arrays."""
+    rng = np.random.default_rng(seed)
+    exact = tree(lambda shape: rng.uniform(-1.5, 1.5, (steps, *shape)))
+    cast = jax.tree.map(lambda x: jnp.asarray(x, dtype), exact)
+    return jax.tree.map(lambda x: np.asarray(x, np.float64), cast), cast
+
+
+def leaves_of(tree_sequence):
+    """Each leaf's sequence as float64 NumPy, in leaf order (the layer-wise references' input)."""
+    return [np.asarray(leaf, np.float64) for leaf in jax.tree.leaves(tree_sequence)]
+
+
+def adafactor_tree(make):
+    """A tree whose leaves Adafactor factors in different ways: matrices, a 3-D leaf, vectors and
+    a scalar."""
+    return {"m": make((4, 6)), "cube": make((3, 4, 5)), "v": [make((5,)), make(())], "t": make((3, 2))}
+
+
 def flat(tree_sequence) -> np.ndarray:
     """(T, n) float64: each step's pytree flattened in `jax.tree.leaves` order."""
     leaves = jax.tree.leaves(tree_sequence)

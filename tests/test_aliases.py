@@ -11,6 +11,8 @@ below the tolerance listed per optimizer, each several times the distance measur
 0.2 reached by a run that stalls in the valley.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -95,17 +97,26 @@ CASES = {
     ),
 }
 
-_RUNS = {}
+
+def run_cases(dtype_name):
+    """Every case over 60 steps in one compiled program: the gradients, the float64 gradients and
+    params flattened for the references, and the updates by name."""
+    dtype = jnp.dtype(dtype_name)
+    grads_np, grads = sequence(60, seed=21, dtype=dtype, zeros=0.1)
+    params_np, params = sequence(60, seed=22, dtype=dtype)
+    runs = run_sequences({n: make() for n, (make, _) in CASES.items()}, grads, params)
+    return grads, flat(grads_np), flat(params_np), runs
 
 
-def compare(name, dtype, rtol, atol):
-    key = jnp.dtype(dtype).name
-    if key not in _RUNS:
-        grads_np, grads = sequence(60, seed=21, dtype=dtype, zeros=0.1)
-        params_np, params = sequence(60, seed=22, dtype=dtype)
-        runs = run_sequences({n: make() for n, (make, _) in CASES.items()}, grads, params)
-        _RUNS[key] = grads, flat(grads_np), flat(params_np), runs
-    grads, grads_np, params_np, runs = _RUNS[key]
+@pytest.fixture(scope="module")
+def cases_run():
+    """`run_cases` of a dtype's name, computed the first time a test asks for it (float64 under
+    the test's x64 fixture) and kept for the module."""
+    return functools.cache(run_cases)
+
+
+def compare(cases_run, name, dtype, rtol, atol):
+    grads, grads_np, params_np, runs = cases_run(jnp.dtype(dtype).name)
     for got, want in zip(jax.tree.leaves(runs[name]), jax.tree.leaves(grads), strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
     expected = CASES[name][1](grads_np, params_np)
@@ -115,13 +126,14 @@ def compare(name, dtype, rtol, atol):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_float32_against_reference(name):
-    compare(name, jnp.float32, rtol=2e-5, atol=1e-6)
+def test_float32_against_reference(name, cases_run):
+    compare(cases_run, name, jnp.float32, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
-def test_float64_against_reference(name, x64):
-    compare(name, jnp.float64, rtol=1e-10, atol=1e-13)
+def test_float64_against_reference(name, x64, cases_run):
+    compare(cases_run, name, jnp.float64, rtol=1e-10, atol=1e-13)
 
 
 # -- convergence ---------------------------------------------------------------------------------
@@ -177,17 +189,24 @@ ROSENBROCK = {
     "adaptive_gains": (optim.adaptive_gains(1e-4), 20000, 1e-3),  # 2e-5
 }
 
-_FINAL = {}
-
 
 def final_params(table, loss, start):
-    """Every optimizer of the table minimized in one compiled program (cached)."""
-    key = id(table)
-    if key not in _FINAL:
-        _FINAL[key] = jax.jit(
-            lambda p: {name: minimize(entry[0], loss, p, entry[1]) for name, entry in table.items()}
-        )(start)
-    return _FINAL[key]
+    """Every optimizer of the table minimized in one compiled program."""
+    return jax.jit(
+        lambda p: {name: minimize(entry[0], loss, p, entry[1]) for name, entry in table.items()}
+    )(start)
+
+
+@pytest.fixture(scope="module")
+def quadratic_finals():
+    """The final params of every optimizer of QUADRATIC, from 0, computed once for the module."""
+    return final_params(QUADRATIC, quadratic, jax.tree.map(jnp.zeros_like, CENTER))
+
+
+@pytest.fixture(scope="module")
+def rosenbrock_finals():
+    """The final params of every optimizer of ROSENBROCK, from (-1.2, 1), once for the module."""
+    return final_params(ROSENBROCK, rosenbrock, {"x": jnp.asarray(-1.2), "y": jnp.asarray(1.0)})
 
 
 def test_every_alias_is_tested_for_convergence():
@@ -196,18 +215,17 @@ def test_every_alias_is_tested_for_convergence():
 
 
 @pytest.mark.parametrize("name", QUADRATIC)
-def test_converges_on_a_quadratic(name):
+def test_converges_on_a_quadratic(name, quadratic_finals):
     start = jax.tree.map(jnp.zeros_like, CENTER)
-    found = final_params(QUADRATIC, quadratic, start)[name]
+    found = quadratic_finals[name]
     assert float(quadratic(start)) > 1.0
     error = max(float(jnp.max(jnp.abs(p - c))) for p, c in zip(jax.tree.leaves(found), jax.tree.leaves(CENTER), strict=True))
     assert error < 1e-3, f"{name}: max |x - x*| = {error:.2e}"
 
 
 @pytest.mark.parametrize("name", ROSENBROCK)
-def test_converges_on_rosenbrock(name):
-    start = {"x": jnp.asarray(-1.2), "y": jnp.asarray(1.0)}
-    found = final_params(ROSENBROCK, rosenbrock, start)[name]
+def test_converges_on_rosenbrock(name, rosenbrock_finals):
+    found = rosenbrock_finals[name]
     distance = float(jnp.hypot(found["x"] - 1.0, found["y"] - 1.0))
     assert distance < ROSENBROCK[name][2], f"{name}: distance to (1, 1) = {distance:.2e}"
     assert float(rosenbrock(found)) < 1e-3

@@ -47,6 +47,7 @@ def test_hessian_vector_product_on_pytree(x64, key):
     np.testing.assert_allclose(analysis.hessian(loss, params), dense, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_top_eigenvalue_of_mlp_by_power_and_lanczos(x64, key):
     params, loss = mlp_problem(key)
     eigenvalues = dense_eigenvalues(loss, params)  # 32 of them, some negative
@@ -65,6 +66,7 @@ def test_top_eigenvalue_of_mlp_by_power_and_lanczos(x64, key):
                                atol=1e-3 * abs(top))
 
 
+@pytest.mark.slow
 def test_lanczos_recovers_repeated_eigenvalues_after_breakdown(x64):
     """diag(1, 1, 1, 5, 5, 9): the Krylov space of one start vector has dimension 3, so the
     iteration breaks down and must restart to find the whole spectrum."""
@@ -74,6 +76,7 @@ def test_lanczos_recovers_repeated_eigenvalues_after_breakdown(x64):
     np.testing.assert_allclose(values, np.sort(np.asarray(diagonal)), atol=1e-8)
 
 
+@pytest.mark.slow
 def test_ill_conditioned_quadratic_eigenvalues_and_optimal_rate(x64):
     land = landscapes.ill_conditioned_quadratic(1e3, 20, rotation=0.3)
     x = jnp.asarray(land.start)
@@ -89,6 +92,7 @@ def test_ill_conditioned_quadratic_eigenvalues_and_optimal_rate(x64):
         optim.top_hessian_eigenvalue(land.fn, x, method="arnoldi")
 
 
+@pytest.mark.slow
 def test_three_regimes_of_the_lectures(x64):
     """Gradient descent on 10 x1^2 + 0.5 x2^2 (lambda_max = 20, eta_opt = 0.05): monotone
     below eta_opt, oscillating but converging between eta_opt and 2 eta_opt, diverging above."""
@@ -134,6 +138,7 @@ def test_condition_number_against_numpy(x64):
         optim.condition_number(np.ones(3))
 
 
+@pytest.mark.slow
 def test_gradient_check_accepts_right_and_catches_wrong_gradients(x64, key):
     params, loss = mlp_problem(key)
     assert float(optim.gradient_check(loss, params)) < 1e-7
@@ -191,6 +196,7 @@ def test_lr_range_test_on_a_quadratic(x64):
     np.testing.assert_allclose(result.losses[0], 4.0)
 
 
+@pytest.mark.slow
 def test_lr_range_test_with_batches_and_momentum(key):
     """Least squares on minibatches: the suggestion lies below the divergence bound 2/lambda_max
     of the full-batch Hessian (momentum 0.9 widens it to 2(1 + 0.9)/lambda_max)."""

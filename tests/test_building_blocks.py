@@ -1,11 +1,15 @@
-"""The building blocks against their NumPy float64 transcriptions (tests/reference.py), over 60
-jitted steps of random gradients (a tenth of the entries exactly 0) on a nested pytree, in
-float32, float64 and bfloat16; then hand-worked sequences for the sign-based rules.
+"""The building blocks against their NumPy float64 transcriptions
+(tests/reference/first_order.py), over 60 jitted steps of random gradients (a tenth of the
+entries exactly 0) on a nested pytree, in float32, float64 and bfloat16; then hand-worked
+sequences for the sign-based rules, and a momentum schedule through trace, sgd and
+inject_hyperparams.
 
 Tolerances: float32 against the float64 reference rtol 2e-5 (a few roundings per step, no
 growth over 60 steps because each step's error is relative); float64 rtol 1e-10 (the same
 formula, evaluated in a different order); bfloat16 params and gradients rtol 5e-2 over 20 steps
 (8-bit mantissas: 4e-3 per rounding, a few roundings per step)."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -139,18 +143,26 @@ CASES = {
 }
 
 
-_RUNS = {}
+def run_cases(dtype_name, steps):
+    """Every case over `steps` steps in one compiled program: the gradients, the float64
+    gradients and params flattened for the references, and the updates by name."""
+    dtype = jnp.dtype(dtype_name)
+    grads_np, grads = sequence(steps, seed=11, dtype=dtype, zeros=0.1)
+    params_np, params = sequence(steps, seed=12, dtype=dtype)
+    runs = run_sequences({n: make() for n, (make, _) in CASES.items()}, grads, params)
+    return grads, flat(grads_np), flat(params_np), runs
 
 
-def compare(name, dtype, steps, rtol, atol):
-    """Every case runs in one compiled program per dtype (cached); each test checks its own."""
-    key = jnp.dtype(dtype).name
-    if key not in _RUNS:
-        grads_np, grads = sequence(steps, seed=11, dtype=dtype, zeros=0.1)
-        params_np, params = sequence(steps, seed=12, dtype=dtype)
-        runs = run_sequences({n: make() for n, (make, _) in CASES.items()}, grads, params)
-        _RUNS[key] = grads, flat(grads_np), flat(params_np), runs
-    grads, grads_np, params_np, runs = _RUNS[key]
+@pytest.fixture(scope="module")
+def cases_run():
+    """`run_cases` of a dtype's name and a number of steps, computed the first time a test asks
+    for it (float64 under the test's x64 fixture) and kept for the module."""
+    return functools.cache(run_cases)
+
+
+def compare(cases_run, name, dtype, steps, rtol, atol):
+    """Every case runs in one compiled program per dtype; each test checks its own."""
+    grads, grads_np, params_np, runs = cases_run(jnp.dtype(dtype).name, steps)
     updates = runs[name]
     for got, want in zip(jax.tree.leaves(updates), jax.tree.leaves(grads), strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -159,18 +171,20 @@ def compare(name, dtype, steps, rtol, atol):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_float32_against_reference(name):
-    compare(name, jnp.float32, 60, rtol=2e-5, atol=1e-6)
+def test_float32_against_reference(name, cases_run):
+    compare(cases_run, name, jnp.float32, 60, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
-def test_float64_against_reference(name, x64):
-    compare(name, jnp.float64, 60, rtol=1e-10, atol=1e-12)
+def test_float64_against_reference(name, x64, cases_run):
+    compare(cases_run, name, jnp.float64, 60, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
-def test_bfloat16_against_reference(name):
-    compare(name, jnp.bfloat16, 20, rtol=5e-2, atol=2e-2)
+def test_bfloat16_against_reference(name, cases_run):
+    compare(cases_run, name, jnp.bfloat16, 20, rtol=5e-2, atol=2e-2)
 
 
 def test_the_random_sequences_exercise_every_branch():
@@ -359,3 +373,23 @@ def test_centered_debiased_rms_is_finite_at_the_first_step():
     grads = jnp.asarray(np.random.default_rng(0).normal(size=(2, 1000)), jnp.float32)
     updates, _ = run_sequence(optim.scale_by_rms(centered=True, bias_correction=True), grads)
     assert bool(jnp.all(jnp.isfinite(updates)))
+
+
+# ----------------------------------------------------------------- momentum schedules
+
+
+def rising_momentum(step):
+    """The lecture's momentum: 0.5 at first, raised smoothly to 0.9 over 10 steps."""
+    return 0.5 + 0.4 * jnp.minimum(jnp.asarray(step, jnp.float32) / 10.0, 1.0)
+
+
+def test_momentum_schedule_through_trace_and_sgd():
+    g64, g = sequence(25, seed=7)
+    numpy_schedule = lambda t: 0.5 + 0.4 * min(t / 10.0, 1.0)
+    for tx in (optim.sgd(0.1, momentum=rising_momentum), optim.chain(optim.trace(rising_momentum), optim.scale(-0.1))):
+        updates, _ = run_sequence(tx, g)
+        np.testing.assert_allclose(flat(updates), ref.sgd(flat(g64), 0.1, momentum=numpy_schedule), rtol=1e-5, atol=1e-7)
+    # And through inject_hyperparams, which passes a momentum schedule through.
+    tx = optim.inject_hyperparams(optim.sgd)(learning_rate=0.1, momentum=rising_momentum)
+    updates, _ = run_sequence(tx, g)
+    np.testing.assert_allclose(flat(updates), ref.sgd(flat(g64), 0.1, momentum=numpy_schedule), rtol=1e-5, atol=1e-7)

@@ -198,11 +198,11 @@ def test_foreign_transform_gets_only_the_keywords_it_declares():
     strict = optim.GradientTransformation(
         lambda p: optim.EmptyState(), lambda updates, state, params=None: (updates, state)
     )
-    for combine in (
+    for compose in (
         lambda *t: optim.chain(*t),
         lambda *t: optim.named_chain(*[(f"t{i}", x) for i, x in enumerate(t)]),
     ):
-        tx = combine(value_only(), strict, optim.sgd(0.1))
+        tx = compose(value_only(), strict, optim.sgd(0.1))
         state = tx.init(params)
         updates, state = tx.update(params, state, params, value=2.5, value_fn=lambda p: 0.0)
         first = state[0] if isinstance(state, tuple) else state["t0"]

@@ -50,25 +50,21 @@ ALIASES = {
     "adaptive_gains": (optim.adaptive_gains, {"learning_rate": 0.01, "momentum": 0.5}),
 }
 
-_PATHS = {}
 
-
+@pytest.fixture(scope="module")
 def paths():
-    """Every alias, plain and injected, in one compiled program (cached)."""
-    if not _PATHS:
-        params = params_like()
+    """Every alias, plain and injected, in one compiled program, once for the module."""
 
-        @jax.jit
-        def run(params):
-            out = {}
-            for name, (factory, kwargs) in ALIASES.items():
-                plain = trajectory(factory(**kwargs), params, 50)[0]
-                injected, state = trajectory(optim.inject_hyperparams(factory)(**kwargs), params, 50)
-                out[name] = plain, injected, state
-            return out
+    @jax.jit
+    def run(params):
+        out = {}
+        for name, (factory, kwargs) in ALIASES.items():
+            plain = trajectory(factory(**kwargs), params, 50)[0]
+            injected, state = trajectory(optim.inject_hyperparams(factory)(**kwargs), params, 50)
+            out[name] = plain, injected, state
+        return out
 
-        _PATHS.update(run(params))
-    return _PATHS
+    return run(params_like())
 
 
 def test_every_alias_is_covered():
@@ -77,8 +73,8 @@ def test_every_alias_is_covered():
 
 
 @pytest.mark.parametrize("name", ALIASES)
-def test_trajectory_equals_the_plain_optimizers_bit_for_bit(name):
-    plain, injected, state = paths()[name]
+def test_trajectory_equals_the_plain_optimizers_bit_for_bit(name, paths):
+    plain, injected, state = paths[name]
     start = params_like()
     moved = [not np.array_equal(p[-1], s) for p, s in zip(jax.tree.leaves(plain), jax.tree.leaves(start), strict=True)]
     assert all(moved), "every leaf must move, or the comparison proves nothing"
@@ -151,6 +147,7 @@ def test_static_args_are_not_injected():
     assert set(state.hyperparams) == {"learning_rate", "eps", "eps_root"}
 
 
+@pytest.mark.slow
 def test_vmapped_states_with_different_learning_rates_equal_separate_runs():
     params = params_like()
     rates = jnp.asarray([0.1, 0.03, 0.01], jnp.float32)
@@ -227,6 +224,7 @@ def test_extras_reach_the_inner_optimizer():
     assert seen == {"value": 3.0}
 
 
+@pytest.mark.slow
 def test_bfloat16_trajectory_equals_the_plain_optimizers_bit_for_bit():
     # Injected Python numbers stay weakly typed float32: a bfloat16 gradient times an injected
     # rate is computed as the plain optimizer computes it.

@@ -58,9 +58,19 @@ def inside(land, point):
     return all(lo <= p <= hi for p, (lo, hi) in zip(point, land.domain, strict=True))
 
 
-@pytest.mark.parametrize("land", CATALOG + (landscapes.rosenbrock(7), landscapes.rastrigin(4),
-                                            landscapes.ill_conditioned_quadratic(1e3, 5, rotation=0.4)),
-                         ids=lambda c: c.name)
+# Op by op (eager gradients and Hessians in float64): the higher dimensions and the three
+# slowest of the catalog are slow.
+SLOW_POINTS = {"lecture_quadratic", "rastrigin", "ill_conditioned_quadratic(kappa=100, dim=2)"}
+
+
+@pytest.mark.parametrize("land", tuple(
+    pytest.param(land, id=land.name, marks=pytest.mark.slow) if land.name in SLOW_POINTS else land
+    for land in CATALOG
+) + tuple(
+    pytest.param(land, id=land.name, marks=pytest.mark.slow)
+    for land in (landscapes.rosenbrock(7), landscapes.rastrigin(4),
+                 landscapes.ill_conditioned_quadratic(1e3, 5, rotation=0.4))
+), ids=lambda c: c.name)
 def test_known_points(x64, land):
     grad = jax.grad(land.fn)
     hess = jax.hessian(land.fn)
@@ -122,6 +132,7 @@ def test_grid():
         landscapes.rosenbrock(3).grid()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["beale", "himmelblau", "shifted_quadratic"])
 def test_bfgs_from_start_reaches_a_listed_minimum(x64, name):
     land = getattr(landscapes, name)()

@@ -76,6 +76,7 @@ def strong_wolfe(value_and_grad, x, d, alpha, c1, c2):
     return bool(phi <= phi0 + c1 * alpha * dphi0) and bool(abs(dphi) <= c2 * abs(dphi0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c2", [0.9, 0.1])
 def test_zoom_finds_strong_wolfe_steps(x64, c2):
     """Random descent directions at random points of several landscapes; each accepted step
@@ -120,6 +121,7 @@ FUNS = [
 ]
 
 
+@pytest.mark.slow
 def test_zoom_tight_curvature_finds_exact_minimizer_of_quadratic(x64):
     """With c2 = 1e-6 the step must be the exact line minimizer -g.d / d.A.d of a quadratic."""
     rng = np.random.default_rng(1)

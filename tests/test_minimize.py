@@ -126,7 +126,9 @@ def test_first_order_optimizers_on_pytrees(make):
     "name, kwargs",
     [("adagrad", {"learning_rate": 1.0}), ("adadelta", {"learning_rate": 10.0}),
      ("adamw", {"learning_rate": 0.1, "weight_decay": 0.0}), ("rprop", {"learning_rate": 0.1}),
-     ("newton", {}), ("bfgs", {}), ("lbfgs", {"memory_size": 3})],
+     # The second-order families are slow here (test_second_order.py has their quick cases).
+     *(pytest.param(name, kwargs, marks=pytest.mark.slow)
+       for name, kwargs in [("newton", {}), ("bfgs", {}), ("lbfgs", {"memory_size": 3})])],
 )
 def test_every_family_decreases_the_shifted_quadratic(name, kwargs):
     land = optim.landscapes.shifted_quadratic()
@@ -136,6 +138,7 @@ def test_every_family_decreases_the_shifted_quadratic(name, kwargs):
     assert float(result.value) < 1e-2 * float(land.fn(x0)), (name, float(result.value))
 
 
+@pytest.mark.slow
 def test_optax_optimizers_run_unchanged(x64):
     optax = pytest.importorskip("optax")
     rosen = optim.landscapes.rosenbrock()

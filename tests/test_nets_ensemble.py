@@ -24,6 +24,7 @@ def ensemble(digits):
                                   optimizer_kwargs={"momentum": 0.9})
 
 
+@pytest.mark.slow
 def test_one_snapshot_per_cycle_and_the_learning_rate_restarts(ensemble, digits):
     assert len(ensemble.snapshots) == 3 and len(ensemble.histories) == 3
     steps = 2 * (len(digits.train) // 64)
@@ -43,6 +44,7 @@ def test_one_snapshot_per_cycle_and_the_learning_rate_restarts(ensemble, digits)
                              digits.test)["accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_ensemble_predict_averages_probabilities(ensemble, digits):
     x = digits.test.x[:20]
     expected = np.mean([np.asarray(jax.nn.softmax(MODEL.apply(p, x), axis=-1))

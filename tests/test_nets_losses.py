@@ -37,6 +37,7 @@ def test_l2_loss_gradient_is_the_residual():
     np.testing.assert_allclose(jax.grad(nets.l2_loss)(f, y), (f - y) / 3, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_binary_cross_entropy(x64):
     rng = np.random.default_rng(2)
     z = rng.normal(scale=3.0, size=(10,))
@@ -77,6 +78,7 @@ def test_softmax_cross_entropy_at_initialization_is_log_classes(labels):
     )
 
 
+@pytest.mark.slow
 def test_multiclass_hinge(logits, labels, x64):
     expected = reference.nets_multiclass_hinge(logits, labels)
     np.testing.assert_allclose(float(jax.jit(nets.multiclass_hinge)(logits, labels)), expected,
@@ -103,6 +105,7 @@ def test_accuracy(logits, labels):
     assert float(nets.accuracy(z[:, None], y)) == 0.5
 
 
+@pytest.mark.slow
 def test_l2_regularizer(key):
     params = nets.MLP([3, 4, 2]).init(key)
     params = jax.tree.map(lambda p: p + 0.5, params)
@@ -121,6 +124,7 @@ def test_l2_regularizer(key):
 EXTREME = jnp.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0], [0.0, 0.0, -1000.0]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_losses_finite_at_extreme_logits(dtype):
     z = EXTREME.astype(dtype)

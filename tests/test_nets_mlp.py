@@ -27,6 +27,7 @@ def test_init_layout_and_shapes(key):
     assert not np.allclose(params[0]["w"][:3, :3], params[1]["w"][:3, :3])
 
 
+@pytest.mark.slow
 def test_default_initializer_follows_the_activation(key):
     # He for rectifiers (variance 2 / fan_in), Glorot for saturating units.
     wide = [400, 300, 300]
@@ -96,6 +97,7 @@ def _finite_difference_gradient(f, flat, eps=1e-6):
     return grad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gradients_agree_with_finite_differences(activation, key, x64):
     """The lectures' gradient check: central differences on every parameter, float64."""

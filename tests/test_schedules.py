@@ -1,6 +1,7 @@
-"""Schedules against their closed forms (tests/reference.py, NumPy float64), against optax where
-optax has the same schedule, at boundaries, far past the end and at 2**31 - 1; eagerly and under
-jit(vmap) over int32 steps, in float32 and float64; and every argument check."""
+"""Schedules against their closed forms (tests/reference/schedules.py, NumPy float64; the cases
+are in schedule_cases.py), against optax where optax has the same schedule, at boundaries, far
+past the end and at 2**31 - 1; eagerly and under jit(vmap) over int32 steps, in float32 and
+float64. The argument checks are in test_schedule_arguments.py."""
 
 import math
 
@@ -11,253 +12,9 @@ import pytest
 import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schedule_cases import CASES, FLOAT32_ATOL, HUGE, IDS, sgdr_restarts
 
 import schedules as S
-
-HUGE = 2**31 - 1
-BASE_STEPS = [0, 1, 2, 3, 5, 7, 100, 1_000, 10**6, HUGE]
-
-
-def steps_around(*boundaries, huge=True):
-    """Sorted unique int32 steps: the base set, each boundary and its neighbours."""
-    steps = set(BASE_STEPS if huge else BASE_STEPS[:-1])
-    for b in boundaries:
-        steps.update(s for s in (b - 1, b, b + 1) if 0 <= s <= HUGE)
-    return np.array(sorted(steps), np.int32)
-
-
-def _join_reference(steps):
-    return ref.schedule_join(
-        steps,
-        [
-            lambda t: ref.schedule_constant(t, 1.0),
-            lambda t: ref.schedule_step_decay(t, 1.0, 5, 0.5),
-            lambda t: ref.schedule_cosine_decay(t, 0.5, 20),
-        ],
-        [10, 30],
-    )
-
-
-def sgdr_restarts(period, mult, limit=HUGE):
-    starts, start, length = [], 0.0, float(period)
-    while start <= limit:
-        starts.append(start)
-        start, length = start + length, length * mult
-    return starts
-
-
-def sgdr_steps(period, mult, limit=3_000):
-    edges = [math.floor(s) for s in sgdr_restarts(period, mult, limit)]
-    return steps_around(*edges, *(e + period // 2 for e in edges))
-
-
-# (id, schedule, reference of an int step array, steps)
-CASES = [
-    ("constant", lambda: S.constant(0.3), lambda t: ref.schedule_constant(t, 0.3), steps_around()),
-    (
-        "step_decay",
-        lambda: S.step_decay(0.1, 10, 0.5),
-        lambda t: ref.schedule_step_decay(t, 0.1, 10, 0.5),
-        steps_around(10, 20, 30, 1_000_000, 2**30),
-    ),
-    (
-        "step_decay_growth",
-        lambda: S.step_decay(2.0, 3, 1.5),
-        lambda t: ref.schedule_step_decay(t, 2.0, 3, 1.5),
-        steps_around(3, 6, 60, huge=False)[:-2],
-    ),
-    (
-        "piecewise_constant",
-        lambda: S.piecewise_constant(1.0, {50: 0.5, 5: 0.1, 1000: 2.0}),
-        lambda t: ref.schedule_piecewise_constant(t, 1.0, {5: 0.1, 50: 0.5, 1000: 2.0}),
-        steps_around(5, 50, 1000),
-    ),
-    (
-        "piecewise_constant_none",
-        lambda: S.piecewise_constant(0.5),
-        lambda t: ref.schedule_piecewise_constant(t, 0.5, {}),
-        steps_around(),
-    ),
-    (
-        "exponential_decay",
-        lambda: S.exponential_decay(1.0, 0.96, 100),
-        lambda t: ref.schedule_exponential_decay(t, 1.0, 0.96, 100),
-        steps_around(100, 200),
-    ),
-    (
-        "exponential_decay_staircase",
-        lambda: S.exponential_decay(1.0, 0.5, 10, True, transition_begin=50, end_value=0.1),
-        lambda t: ref.schedule_exponential_decay(t, 1.0, 0.5, 10, True, 50, 0.1),
-        steps_around(50, 60, 70, 80, 90),
-    ),
-    (
-        "exponential_growth",
-        lambda: S.exponential_decay(0.1, 1.01, 10, end_value=1.0),
-        lambda t: ref.schedule_exponential_decay(t, 0.1, 1.01, 10, end_value=1.0),
-        steps_around(2313, 2314),
-    ),
-    (
-        "inverse_time_decay",
-        lambda: S.inverse_time_decay(1.0, 0.5, 10),
-        lambda t: ref.schedule_inverse_time_decay(t, 1.0, 0.5, 10),
-        steps_around(10, 20),
-    ),
-    (
-        "inverse_time_decay_staircase",
-        lambda: S.inverse_time_decay(2.0, 1.0, 7, staircase=True),
-        lambda t: ref.schedule_inverse_time_decay(t, 2.0, 1.0, 7, True),
-        steps_around(7, 14, 21),
-    ),
-    (
-        "polynomial_decay",
-        lambda: S.polynomial_decay(1.0, 0.01, 2.0, 100, 10),
-        lambda t: ref.schedule_polynomial_decay(t, 1.0, 0.01, 2.0, 100, 10),
-        steps_around(10, 50, 110),
-    ),
-    (
-        "polynomial_decay_sqrt",
-        lambda: S.polynomial_decay(0.0, 1.0, 0.5, 30),
-        lambda t: ref.schedule_polynomial_decay(t, 0.0, 1.0, 0.5, 30),
-        steps_around(15, 30),
-    ),
-    (
-        "linear_schedule_momentum",
-        lambda: S.linear_schedule(0.5, 0.9, 1000),
-        lambda t: ref.schedule_linear(t, 0.5, 0.9, 1000),
-        steps_around(500, 1000),
-    ),
-    (
-        "linear_schedule_begin",
-        lambda: S.linear_schedule(1.0, 0.0, 50, 20),
-        lambda t: ref.schedule_linear(t, 1.0, 0.0, 50, 20),
-        steps_around(20, 45, 70),
-    ),
-    (
-        "cosine_decay",
-        lambda: S.cosine_decay(1.0, 100),
-        lambda t: ref.schedule_cosine_decay(t, 1.0, 100),
-        steps_around(50, 100),
-    ),
-    (
-        "cosine_decay_alpha_exponent",
-        lambda: S.cosine_decay(0.1, 37, alpha=0.1, exponent=2.0),
-        lambda t: ref.schedule_cosine_decay(t, 0.1, 37, 0.1, 2.0),
-        steps_around(18, 37),
-    ),
-    (
-        "linear_warmup",
-        lambda: S.linear_warmup(0.0, 1.0, 10),
-        lambda t: ref.schedule_linear_warmup(t, 0.0, 1.0, 10),
-        steps_around(10),
-    ),
-    (
-        "linear_warmup_none",
-        lambda: S.linear_warmup(0.1, 1.0, 0),
-        lambda t: ref.schedule_linear_warmup(t, 0.1, 1.0, 0),
-        steps_around(),
-    ),
-    (
-        "warmup_cosine_decay",
-        lambda: S.warmup_cosine_decay(0.0, 1.0, 10, 100, end_value=0.01),
-        lambda t: ref.schedule_warmup_cosine_decay(t, 0.0, 1.0, 10, 100, 0.01),
-        steps_around(10, 55, 100),
-    ),
-    (
-        "warmup_cosine_decay_no_warmup",
-        lambda: S.warmup_cosine_decay(0.1, 1.0, 0, 50, exponent=2.0),
-        lambda t: ref.schedule_warmup_cosine_decay(t, 0.1, 1.0, 0, 50, 0.0, 2.0),
-        steps_around(25, 50),
-    ),
-    (
-        "sgdr_constant_period",
-        lambda: S.sgdr(1.0, 10),
-        lambda t: ref.schedule_sgdr(t, 1.0, 10),
-        steps_around(10, 20, 30, 2**31 - 8, 2**31 - 7),
-    ),
-    (
-        "sgdr_doubling",
-        lambda: S.sgdr(0.1, 10, 2.0, 0.001),
-        lambda t: ref.schedule_sgdr(t, 0.1, 10, 2.0, 0.001),
-        sgdr_steps(10, 2.0),
-    ),
-    (
-        "sgdr_tripling",
-        lambda: S.sgdr(1.0, 1, 3.0),
-        lambda t: ref.schedule_sgdr(t, 1.0, 1, 3.0),
-        sgdr_steps(1, 3.0),
-    ),
-    (
-        "sgdr_one_and_a_half",
-        lambda: S.sgdr(1.0, 4, 1.5, 0.5),
-        lambda t: ref.schedule_sgdr(t, 1.0, 4, 1.5, 0.5),
-        sgdr_steps(4, 1.5),
-    ),
-    (
-        "sgdr_one_point_one",
-        lambda: S.sgdr(1.0, 7, 1.1),
-        lambda t: ref.schedule_sgdr(t, 1.0, 7, 1.1),
-        sgdr_steps(7, 1.1),
-    ),
-    (
-        "sgdr_close_to_one",
-        lambda: S.sgdr(1.0, 10, 1.01),
-        lambda t: ref.schedule_sgdr(t, 1.0, 10, 1.01),
-        sgdr_steps(10, 1.01),
-    ),
-    (
-        "cyclic_triangular",
-        lambda: S.cyclic_triangular(0.1, 1.0, 5),
-        lambda t: ref.schedule_cyclic_triangular(t, 0.1, 1.0, 5),
-        steps_around(5, 10, 15, 20, 2**31 - 8),
-    ),
-    (
-        "cyclic_triangular2",
-        lambda: S.cyclic_triangular(0.1, 1.0, 5, "triangular2"),
-        lambda t: ref.schedule_cyclic_triangular(t, 0.1, 1.0, 5, "triangular2"),
-        steps_around(5, 10, 15, 20, 25, 30),
-    ),
-    (
-        "cyclic_exp_range",
-        lambda: S.cyclic_triangular(0.1, 1.0, 5, "exp_range", gamma=0.99),
-        lambda t: ref.schedule_cyclic_triangular(t, 0.1, 1.0, 5, "exp_range", 0.99),
-        steps_around(5, 10, 15, 20, 25, 30),
-    ),
-    (
-        "one_cycle",
-        lambda: S.one_cycle(100, 1.0),
-        lambda t: ref.schedule_one_cycle(t, 100, 1.0),
-        steps_around(30, 65, 100),
-    ),
-    (
-        "one_cycle_custom",
-        lambda: S.one_cycle(37, 0.5, pct_start=0.25, div_factor=10.0, final_div_factor=100.0),
-        lambda t: ref.schedule_one_cycle(t, 37, 0.5, 0.25, 10.0, 100.0),
-        steps_around(9, 20, 37),
-    ),
-    (
-        "one_cycle_no_rise",
-        lambda: S.one_cycle(20, 1.0, pct_start=0.0),
-        lambda t: ref.schedule_one_cycle(t, 20, 1.0, 0.0),
-        steps_around(10, 20),
-    ),
-    (
-        "join",
-        lambda: S.join([S.constant(1.0), S.step_decay(1.0, 5, 0.5), S.cosine_decay(0.5, 20)], [10, 30]),
-        _join_reference,
-        steps_around(10, 15, 30, 40, 50),
-    ),
-    (
-        "linear_scaling",
-        lambda: S.linear_scaling(0.1, 8192),
-        lambda t: ref.schedule_linear_scaling(t, 0.1, 8192),
-        steps_around(),
-    ),
-]
-IDS = [case[0] for case in CASES]
-
-# In float32 sgdr's place in a cycle is good to ~eps * log1p(t (m - 1) / period) / (m - 1)
-# (documented): ~2e-5 for m = 1.1 and ~2e-4 for m = 1.01 at step 2**31.
-FLOAT32_ATOL = {"sgdr_one_point_one": 1e-4, "sgdr_close_to_one": 5e-4}
 
 
 def assert_matches(actual, expected, dtype, steps, atol32=2e-6):
@@ -275,7 +32,15 @@ def assert_matches(actual, expected, dtype, steps, atol32=2e-6):
     )
 
 
-@pytest.mark.parametrize("name, make, reference, steps", CASES, ids=IDS)
+# sgdr with a period multiplier walks its cycles in a loop: the four largest programs are slow.
+SLOW = {"sgdr_close_to_one", "sgdr_one_point_one", "sgdr_doubling", "sgdr_tripling"}
+
+
+@pytest.mark.parametrize(
+    "name, make, reference, steps",
+    [pytest.param(*case, marks=pytest.mark.slow) if case[0] in SLOW else case for case in CASES],
+    ids=IDS,
+)
 def test_matches_reference_float32(name, make, reference, steps):
     schedule = make()
     expected = reference(steps)
@@ -289,6 +54,7 @@ def test_matches_reference_float32(name, make, reference, steps):
     assert_matches(schedule(int(steps[-1])), expected[-1], np.float32, steps[-1:], atol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, make, reference, steps", CASES, ids=IDS)
 def test_matches_reference_float64(name, make, reference, steps, x64):
     schedule = make()
@@ -296,6 +62,7 @@ def test_matches_reference_float64(name, make, reference, steps, x64):
     assert_matches(values, reference(steps), np.float64, steps)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, make, reference, steps", CASES, ids=IDS)
 def test_step_forms_agree(name, make, reference, steps):
     """2-D int arrays, integer-valued float arrays and Python ints give the same values, and a
@@ -354,7 +121,7 @@ def restarts_and_lengths(period, mult, limit):
 
 
 @pytest.mark.parametrize("period, mult", [(10, 1.0), (10, 2.0), (1, 2.0), (1, 3.0), (3, 4.0), (8, 1.5)])
-@pytest.mark.parametrize("x64_enabled", [False, True])
+@pytest.mark.parametrize("x64_enabled", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_sgdr_restarts_exactly(period, mult, x64_enabled):
     """At every restart step the value is exactly init_value; one step before, the last value
     of the cycle. Boundaries are exact integers here; float32 resolves them up to 2**24."""
@@ -369,6 +136,7 @@ def test_sgdr_restarts_exactly(period, mult, x64_enabled):
     np.testing.assert_allclose(before, last, rtol=1e-6 if not x64_enabled else 1e-13)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(
     period=st.integers(1, 50),
@@ -455,6 +223,7 @@ def optax_pairs():
     ]
 
 
+@pytest.mark.slow
 def test_equals_optax():
     steps = jnp.arange(0, 300, dtype=jnp.int32)
     for name, ours, theirs, end in optax_pairs():
@@ -480,117 +249,3 @@ def test_schedules_drive_optax():
         updates, state = tx.update({"w": jnp.ones(3)}, state)
         seen.append(float(-updates["w"][0]))
     np.testing.assert_allclose(seen, [1.0, 1.0, 0.5, 0.5, 0.25])
-
-
-# ---- argument checks ---------------------------------------------------------------------------
-
-ONE_ARGUMENT_ERRORS = [
-    # (factory, kwargs, argument, bad value, allowed range as printed)
-    (S.constant, {}, "value", math.nan, "(-inf, inf)"),
-    (S.step_decay, {"init_value": 1.0, "factor": 0.5}, "step_size", 0, "[1, inf)"),
-    (S.step_decay, {"init_value": 1.0, "factor": 0.5}, "step_size", 2.5, "[1, inf)"),
-    (S.step_decay, {"init_value": 1.0, "step_size": 2}, "factor", -0.5, "[0, inf)"),
-    (S.step_decay, {"step_size": 2, "factor": 0.5}, "init_value", math.inf, "(-inf, inf)"),
-    (S.exponential_decay, {"init_value": 1.0}, "decay_rate", 0.0, "(0, inf)"),
-    (S.exponential_decay, {"init_value": 1.0, "decay_rate": 0.5}, "transition_steps", 0, "[1, inf)"),
-    (S.exponential_decay, {"init_value": 1.0, "decay_rate": 0.5}, "transition_begin", -1, "[0, inf)"),
-    (S.exponential_decay, {"init_value": 1.0, "decay_rate": 0.5}, "end_value", math.nan, "(-inf, inf)"),
-    (S.inverse_time_decay, {"init_value": 1.0}, "decay_rate", -1.0, "[0, inf)"),
-    (S.inverse_time_decay, {"init_value": 1.0, "decay_rate": 1.0}, "transition_steps", 0, "[1, inf)"),
-    (S.polynomial_decay, {"init_value": 1.0, "end_value": 0.0, "transition_steps": 10}, "power", 0.0, "(0, inf)"),
-    (S.polynomial_decay, {"init_value": 1.0, "end_value": 0.0, "power": 1.0}, "transition_steps", 0, "[1, inf)"),
-    (S.polynomial_decay, {"init_value": 1.0, "end_value": 0.0, "power": 1.0, "transition_steps": 5}, "transition_begin", -5, "[0, inf)"),
-    (S.linear_schedule, {"init_value": 0.5, "end_value": 0.9}, "transition_steps", -10, "[1, inf)"),
-    (S.cosine_decay, {"init_value": 1.0}, "decay_steps", 0, "[1, inf)"),
-    (S.cosine_decay, {"init_value": 1.0, "decay_steps": 10}, "alpha", 1.5, "[0, 1]"),
-    (S.cosine_decay, {"init_value": 1.0, "decay_steps": 10}, "exponent", 0.0, "(0, inf)"),
-    (S.linear_warmup, {"init_value": 0.0, "peak_value": 1.0}, "warmup_steps", -1, "[0, inf)"),
-    (S.warmup_cosine_decay, {"init_value": 0.0, "peak_value": 1.0, "decay_steps": 100}, "warmup_steps", -1, "[0, inf)"),
-    (S.warmup_cosine_decay, {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 10}, "decay_steps", 10, "[11, inf)"),
-    (S.warmup_cosine_decay, {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 0, "decay_steps": 9}, "exponent", -1.0, "(0, inf)"),
-    (S.sgdr, {"init_value": 1.0}, "period", 0, "[1, inf)"),
-    (S.sgdr, {"init_value": 1.0, "period": 10}, "period_mult", 0.5, "[1, inf)"),
-    (S.sgdr, {"init_value": 1.0, "period": 10}, "min_value", math.nan, "(-inf, inf)"),
-    (S.cyclic_triangular, {"base_value": 0.1, "max_value": 1.0}, "step_size", 0, "[1, inf)"),
-    (S.cyclic_triangular, {"base_value": 0.1, "max_value": 1.0, "step_size": 5}, "mode", "triangle", "one of 'triangular', 'triangular2', 'exp_range'"),
-    (S.cyclic_triangular, {"base_value": 0.1, "max_value": 1.0, "step_size": 5}, "gamma", 0.0, "(0, 1]"),
-    (S.cyclic_triangular, {"base_value": 0.1, "max_value": 1.0, "step_size": 5}, "gamma", 1.5, "(0, 1]"),
-    (S.one_cycle, {"peak_value": 1.0}, "transition_steps", 0, "[1, inf)"),
-    (S.one_cycle, {"transition_steps": 100, "peak_value": 1.0}, "pct_start", 1.0, "[0, 1)"),
-    (S.one_cycle, {"transition_steps": 100, "peak_value": 1.0}, "div_factor", 0.0, "(0, inf)"),
-    (S.one_cycle, {"transition_steps": 100, "peak_value": 1.0}, "final_div_factor", -1.0, "(0, inf)"),
-    (S.linear_scaling, {"batch_size": 512}, "base_value", 0.0, "(0, inf)"),
-    (S.linear_scaling, {"base_value": 0.1}, "batch_size", 0, "[1, inf)"),
-    (S.linear_scaling, {"base_value": 0.1, "batch_size": 512}, "base_batch_size", -256, "[1, inf)"),
-]
-
-
-@pytest.mark.parametrize(
-    "factory, kwargs, argument, value, allowed",
-    ONE_ARGUMENT_ERRORS,
-    ids=[f"{case[0].__name__}-{case[2]}={case[3]!r}" for case in ONE_ARGUMENT_ERRORS],
-)
-def test_invalid_argument(factory, kwargs, argument, value, allowed):
-    with pytest.raises(ValueError) as error:
-        factory(**kwargs, **{argument: value})
-    message = str(error.value)
-    assert message.startswith(f"{argument} must be"), message
-    assert allowed in message, message
-    assert message.endswith(f"got {value!r}"), message
-
-
-@pytest.mark.parametrize(
-    "call, pattern",
-    [
-        (lambda: S.piecewise_constant(1.0, {-1: 0.5}), r"^boundaries_and_scales key must be an integer in \[0, inf\), got -1$"),
-        (lambda: S.piecewise_constant(1.0, {10: -0.1}), r"^boundaries_and_scales\[10\] must be .*\[0, inf\), got -0\.1$"),
-        (lambda: S.join([S.constant(1.0)] * 2, [-1]), r"^boundaries\[0\] must be an integer in \[0, inf\), got -1$"),
-        (lambda: S.join([S.constant(1.0)] * 2, [1, 2]), r"^boundaries must hold len\(schedules\) - 1 = 1 steps, got 2: \[1, 2\]$"),
-        (lambda: S.join([S.constant(1.0)] * 3, [20, 10]), r"^boundaries must be non-decreasing, got \[20, 10\]$"),
-        (lambda: S.join([], []), r"^schedules must hold at least one schedule"),
-        (lambda: S.cosine_decay(1.0, np.array([10, 20])), r"^decay_steps must be an integer, got"),
-    ],
-)
-def test_invalid_structure(call, pattern):
-    with pytest.raises((ValueError, TypeError), match=pattern):
-        call()
-
-
-@pytest.mark.parametrize(
-    "call, pattern",
-    [
-        (lambda: S.constant("0.1"), r"^value must be a real number, got '0\.1'$"),
-        (lambda: S.step_decay(1.0, True, 0.5), r"^step_size must be an integer, got True$"),
-        (lambda: S.exponential_decay(1.0, 0.5, staircase="yes"), r"^staircase must be True or False, got 'yes'$"),
-        (lambda: S.piecewise_constant(1.0, [(10, 0.1)]), r"^boundaries_and_scales must be a mapping"),
-        (lambda: S.join([S.constant(1.0), 0.5], [10]), r"^schedules\[1\] must be a callable step -> value, got 0\.5$"),
-        (lambda: S.constant(jnp.ones(3)), r"^value must be a scalar, got an array of shape \(3,\)$"),
-    ],
-)
-def test_wrong_types(call, pattern):
-    with pytest.raises((TypeError, ValueError), match=pattern):
-        call()
-
-
-def test_step_counts_must_be_concrete():
-    with pytest.raises(TypeError, match=r"^decay_steps must be a concrete integer"):
-        jax.jit(lambda n: S.cosine_decay(1.0, n)(0))(10)
-    with pytest.raises(TypeError, match=r"^period_mult must be a concrete number"):
-        jax.jit(lambda m: S.sgdr(1.0, 10, m)(0))(2.0)
-
-
-def test_integral_float_step_counts_accepted():
-    """Configs often write 1e4 for a step count."""
-    np.testing.assert_array_equal(S.cosine_decay(1.0, 1e4)(5000), S.cosine_decay(1.0, 10_000)(5000))
-
-
-def test_public_names():
-    assert sorted(S.__all__) == sorted(
-        [
-            "constant", "step_decay", "piecewise_constant", "exponential_decay",
-            "inverse_time_decay", "polynomial_decay", "linear_schedule", "cosine_decay",
-            "linear_warmup", "warmup_cosine_decay", "sgdr", "cyclic_triangular", "one_cycle",
-            "join", "linear_scaling",
-        ]
-    )
-    assert all(callable(getattr(S, name)) for name in S.__all__)

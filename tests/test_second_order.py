@@ -53,7 +53,7 @@ def flat_run(tx, fun, x0, steps):
     return np.stack(out), state
 
 
-@pytest.mark.parametrize("scale_init_precond", [False, True])
+@pytest.mark.parametrize("scale_init_precond", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_bfgs_matches_reference(x64, scale_init_precond):
     p0, f, a, b = nested_quadratic()
     tx = optim.bfgs(learning_rate=0.5, scale_init_precond=scale_init_precond, linesearch=None)
@@ -69,7 +69,7 @@ def test_bfgs_matches_reference(x64, scale_init_precond):
     assert np.linalg.eigvalsh(h).min() > 0
 
 
-@pytest.mark.parametrize("memory_size, scale_init_precond", [(4, True), (3, False)])
+@pytest.mark.parametrize("memory_size, scale_init_precond", [(4, True), pytest.param(3, False, marks=pytest.mark.slow)])
 def test_lbfgs_matches_reference(x64, memory_size, scale_init_precond):
     p0, f, a, b = nested_quadratic(seed=3)
     tx = optim.lbfgs(0.5, memory_size, scale_init_precond, linesearch=None)
@@ -80,6 +80,7 @@ def test_lbfgs_matches_reference(x64, memory_size, scale_init_precond):
     np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.slow
 def test_lbfgs_with_line_search_solves_nested_quadratic(x64):
     p0, f, a, b = nested_quadratic(seed=5, condition=100.0)
     result = optim.minimize(f, p0, optim.lbfgs(), max_steps=200, tol_grad=1e-8)
@@ -93,6 +94,7 @@ def curvy(x, a):
     return jnp.sum(jnp.cos(x)) + 0.5 * x @ (jnp.asarray(a) @ x)
 
 
+@pytest.mark.slow
 def test_newton_dense_direction_matches_reference(x64):
     """At points where the Hessian is indefinite and where it is positive definite."""
     a = spd_matrix(6, 3.0, 0) * 0.6  # eigenvalues 0.6 .. 1.8; H = A - diag(cos x)
@@ -113,7 +115,7 @@ def test_newton_dense_direction_matches_reference(x64):
 
 @pytest.mark.parametrize(
     "solver, extra, condition",
-    [("dense", {}, 1e4), ("cg", {"cg_rtol": 1e-12, "max_cg_steps": 100}, 100.0)],
+    [("dense", {}, 1e4), pytest.param("cg", {"cg_rtol": 1e-12, "max_cg_steps": 100}, 100.0, marks=pytest.mark.slow)],
 )
 def test_newton_solves_quadratic_in_one_step(x64, solver, extra, condition):
     p0, f, a, b = nested_quadratic(seed=2, condition=condition)
@@ -124,6 +126,7 @@ def test_newton_solves_quadratic_in_one_step(x64, solver, extra, condition):
     np.testing.assert_allclose(ravel_pytree(result.params)[0], np.linalg.solve(a, b), rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_newton_cg_matches_dense_where_positive_definite(x64):
     a = spd_matrix(8, 10.0, 4) * 3.0  # H = A - diag(cos x) stays positive definite
     x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, 8))
@@ -156,6 +159,7 @@ def test_newton_safeguards_at_a_saddle(x64):
     assert bool(state.negative_curvature) and int(state.num_cg_steps) == 1
 
 
+@pytest.mark.slow
 def test_bfgs_skips_pairs_without_positive_curvature(x64):
     tx = optim.scale_by_bfgs()
     x0, g0 = jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0])
@@ -185,6 +189,7 @@ def test_newton_rosenbrock_within_25_steps(x64):
     np.testing.assert_allclose(result.params, reference_run.x, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dim", [2, 100])
 @pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
 def test_quasi_newton_no_more_iterations_than_scipy(x64, method, dim):
@@ -210,6 +215,7 @@ def test_quasi_newton_no_more_iterations_than_scipy(x64, method, dim):
     np.testing.assert_allclose(result.params, np.ones(dim), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_float32_and_bfloat16_params():
     rosen = optim.landscapes.rosenbrock()
     result = optim.minimize(rosen.fn, jnp.array(rosen.start, jnp.float32), optim.lbfgs(),

@@ -200,3 +200,37 @@ def test_infinite_and_nan_hyperparameters_are_refused(make):
 def test_a_schedule_where_only_a_number_makes_sense_is_refused(make, name):
     with pytest.raises(TypeError, match=rf"^{name} must be a number, not a schedule"):
         make(lambda count: 1.0)
+
+
+# ----------------------------------------------------------------- the modern optimizers
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: optim.nadam(b1=1.5), r"b1 must be in \[0, 1\), got 1.5"),
+        (lambda: optim.nadam(momentum_decay=-1.0), "momentum_decay"),
+        (lambda: optim.radam(threshold=3.0), "threshold must be in"),
+        (lambda: optim.lion(b2=1.0), "b2 must be in"),
+        (lambda: optim.lars(trust_coefficient=-1.0), "trust_coefficient"),
+        (lambda: optim.adafactor(min_dim_size_to_factor=0), "min_dim_size_to_factor"),
+        (lambda: optim.adafactor(decay_rate=0.0), "decay_rate"),
+        (lambda: optim.muon(ns_coeffs=(1.0, 2.0)), "ns_coeffs"),
+        (lambda: optim.muon(ns_steps=0), "ns_steps"),
+        (lambda: optim.muon(beta=1.0), "beta"),
+        (lambda: optim.noisy_sgd(eta=-0.1), "eta"),
+        (lambda: optim.schedule_free_sgd(b1=0.0), r"b1 must be in \(0, 1\]"),
+        (lambda: optim.schedule_free_adamw(warmup_steps=0), "warmup_steps"),
+        (lambda: optim.sam(optim.sgd(), rho=-0.1), "rho"),
+    ],
+)
+def test_modern_hyperparameters_are_validated_when_built(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_layerwise_rules_need_params():
+    grads = {"w": jnp.ones((2, 2))}
+    for tx in (optim.lamb(), optim.lars(), optim.adafactor()):
+        with pytest.raises(ValueError, match="needs the params"):
+            tx.update(grads, tx.init(grads))
