@@ -10,8 +10,15 @@ import numpy as np
 
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation
+from optim._core.numerics import saturate, saturated_square
+from optim._core.precision import moment_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import (
+    check_same_structure,
+    check_update_dtypes,
+    check_updates,
+    require_params,
+)
 
 
 def _wide(x: jax.Array) -> jax.Array:
@@ -75,7 +82,7 @@ def scale_by_factored_rms(
     def init(params):
         def one(p):
             dims = factored_dims(jnp.shape(p), factored, min_dim_size_to_factor)
-            dtype, shape = jnp.result_type(p), jnp.shape(p)
+            dtype, shape = moment_dtype(p), jnp.shape(p)
             empty = jnp.zeros((0,), dtype)
             if dims is None:
                 return empty, empty, jnp.zeros(shape, dtype)
@@ -88,20 +95,21 @@ def scale_by_factored_rms(
 
     def update(updates, state, params=None, **extra):
         check_same_structure(updates, state.v, "updates", "state.v", shapes=False)
+        check_update_dtypes(updates, state.v, "state.v")
         t = (state.count - value_at(step_offset, state.count) + 1).astype(jnp.float32)
         decay = 1 - t ** (-jnp.asarray(value_at(decay_rate, state.count), jnp.float32))
         eps1 = value_at(epsilon, state.count)
 
         def one(g, v_row, v_col, v):
             dims = factored_dims(jnp.shape(g), factored, min_dim_size_to_factor)
-            g2 = jnp.square(_wide(g)) + eps1
+            g2 = saturated_square(_wide(g)) + eps1
             if dims is None:
-                new_v = decay * _wide(v) + (1 - decay) * g2
+                new_v = saturate(decay * _wide(v) + (1 - decay) * g2)
                 out = _wide(g) * jax.lax.rsqrt(new_v)
                 return out.astype(g.dtype), v_row, v_col, new_v.astype(v.dtype)
             d_col, d_row = dims
-            new_row = decay * _wide(v_row) + (1 - decay) * jnp.mean(g2, axis=d_row)
-            new_col = decay * _wide(v_col) + (1 - decay) * jnp.mean(g2, axis=d_col)
+            new_row = saturate(decay * _wide(v_row) + (1 - decay) * jnp.mean(g2, axis=d_row))
+            new_col = saturate(decay * _wide(v_col) + (1 - decay) * jnp.mean(g2, axis=d_col))
             col_axis_in_row = d_col - 1 if d_col > d_row else d_col
             row_mean = jnp.mean(new_row, axis=col_axis_in_row, keepdims=True)
             out = (
@@ -140,6 +148,7 @@ def clip_by_block_rms(threshold: float) -> GradientTransformation:
     validation.positive("threshold", threshold)
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         d = value_at(threshold, None)
         return jax.tree.map(
             lambda u: (_wide(u) / jnp.maximum(1.0, _rms(u) / d)).astype(u.dtype), updates
@@ -157,7 +166,7 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         require_params(params, "scale_by_param_block_rms")
-        check_same_structure(updates, params, "updates", "params")
+        check_updates(updates, params, "params")
         floor = value_at(min_scale, None)
         return jax.tree.map(
             lambda u, p: (jnp.maximum(_rms(p), floor) * _wide(u)).astype(u.dtype),

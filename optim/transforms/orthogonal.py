@@ -9,8 +9,9 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
+from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
+from optim._core.structure import check_updates
 from optim.tree import tree_cast, tree_zeros_like, update_moment
 
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -78,6 +79,7 @@ def scale_by_muon(
     removes any scalar factor. optax's version debiases m_t, which changes the Nesterov mix
     during the first steps (without Nesterov both agree).
     """
+    check_state_dtype("mu_dtype", mu_dtype)
     validation.decay_rate("beta", beta)
     validation.non_negative("eps", eps)
     validation.integer("ns_steps", ns_steps, 1, concrete=False)
@@ -95,7 +97,7 @@ def scale_by_muon(
         return ScaleByMuonState(step_counter(), tree_zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_updates(updates, state.mu, "state.mu")
         b = value_at(beta, state.count)
         e = value_at(eps, state.count)
         mu = update_moment(updates, state.mu, b, 1)

@@ -10,7 +10,7 @@ from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise_if
 from optim._core.masks import MaskOrFn, resolve_mask
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import check_updates, require_params
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -36,7 +36,7 @@ def add_decayed_weights(
 
     def update(updates, state, params=None, **extra):
         require_params(params, "add_decayed_weights")
-        check_same_structure(updates, params, "updates", "params")
+        check_updates(updates, params, "params")
         decay = value_at(weight_decay, state.count)
         chosen = resolve_mask(mask, params)
         leaves, treedef = jax.tree.flatten(updates)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule, elementwise
 from optim._core.steps import safe_increment, step_counter, value_at
+from optim._core.structure import check_update_dtypes
 from optim.tree import tree_scale
 
 
@@ -20,6 +21,7 @@ def scale(step_size: float) -> GradientTransformation:
     validation.in_range("step_size", step_size)
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         return tree_scale(value_at(step_size, None), updates), state
 
     return elementwise(GradientTransformation(lambda params: EmptyState(), update))
@@ -38,6 +40,7 @@ def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> Gradien
         return ScaleByScheduleState(count=step_counter())
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         step_size = jnp.asarray(step_size_fn(state.count))
         return tree_scale(step_size, updates), ScaleByScheduleState(safe_increment(state.count))
 

@@ -18,8 +18,9 @@ from optim._core.base import (
     is_elementwise,
 )
 from optim._core.combine import call_update
+from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import as_transform, check_same_structure
+from optim._core.structure import as_transform, check_updates
 from optim.tree import tree_cast_like, tree_zeros_like
 
 
@@ -56,6 +57,7 @@ class MultiSteps:
         accumulator_dtype: Any = None,
     ) -> None:
         self.opt = as_transform(opt, "MultiSteps' inner optimizer")
+        check_state_dtype("accumulator_dtype", accumulator_dtype)
         if not callable(every_k_schedule):
             validation.integer("every_k_schedule", every_k_schedule, 1, concrete=False)
         self.every_k_schedule = every_k_schedule
@@ -77,7 +79,7 @@ class MultiSteps:
     def update(
         self, updates: Updates, state: MultiStepsState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, MultiStepsState]:
-        check_same_structure(updates, state.acc_grads, "updates", "state.acc_grads")
+        check_updates(updates, state.acc_grads, "state.acc_grads")
         acc = jax.tree.map(lambda a, g: (a + g).astype(a.dtype), state.acc_grads, updates)
         k = self._k(state.gradient_step)
         emit = state.mini_step + 1 >= k

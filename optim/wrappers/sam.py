@@ -17,7 +17,7 @@ from optim._core.base import (
 )
 from optim._core.combine import call_update
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import as_transform, check_same_structure, require_params
+from optim._core.structure import as_transform, check_updates, require_params
 from optim.tree import tree_add, tree_cast_like, tree_copy, tree_global_norm, tree_sub
 
 
@@ -76,7 +76,7 @@ def sam(
         require_params(params, "sam")
         if opaque_mode:
             return opaque_update(updates, state, params, grad_fn, extra)
-        check_same_structure(updates, state.cache, "updates", "state.cache")
+        check_updates(updates, state.cache, "state.cache")
         radius = value_at(rho, state.count // 2)
 
         def ascend(_):
