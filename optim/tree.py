@@ -160,6 +160,16 @@ def bias_correction(moments: Any, decay: ArrayLike, count: jax.Array) -> Any:
     return jax.tree.map(lambda m: saturate(m * inverse).astype(m.dtype), moments)
 
 
+def tree_unzip(results: Any, like: Any, parts: int) -> tuple:
+    """`parts` trees with the structure of `like` from a tree of `parts`-tuples (one tuple per
+    leaf of `like`), e.g. the (update, new moment) a per-leaf rule returns. An empty `like`
+    gives `parts` empty trees."""
+    outer = jax.tree.structure(like)
+    if outer.num_leaves == 0:
+        return (like,) * parts
+    return tuple(jax.tree.transpose(outer, jax.tree.structure((0,) * parts), results))
+
+
 def tree_copy(tree: Any) -> Any:
     """Fresh buffers holding the same values: a state initialised from the params must not
     share their buffers, or a step that donates both would donate one buffer twice."""

@@ -111,6 +111,17 @@ def check_float_params(params: Any) -> None:
             )
 
 
+def check_state(state: Any, expected: type, who: str) -> None:
+    """Raise a TypeError when `state` is not the `expected` state type of `who`'s init (the
+    state of another optimizer, or of another part of a chain, or None)."""
+    if not isinstance(state, expected):
+        raise TypeError(
+            f"{who}'s update got a state of type {type(state).__name__}; it needs the "
+            f"{expected.__name__} that {who}'s init returns. Pass the state the same "
+            "transform's init built (in a chain, the whole chain's state)."
+        )
+
+
 def as_transform(tx: Any, where: str) -> Any:
     """`tx` itself if it has `init` and `update`; else a TypeError naming `where` it was given."""
     if not (hasattr(tx, "init") and hasattr(tx, "update")):

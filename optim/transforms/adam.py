@@ -18,7 +18,7 @@ from _descent.dtypes import default_float
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
 from optim._core.precision import check_state_dtype, moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_updates
+from optim._core.structure import check_state, check_updates
 from optim.tree import (
     bias_correction as debias,
 )
@@ -67,6 +67,7 @@ def scale_by_adam(
     the first moment's dtype (e.g. bfloat16 to save memory), `nu_dtype` the second's; by
     default both are the params' dtype, float32 for float16 params (`optim/_core/precision.py`).
     """
+    validation.boolean("nesterov", nesterov)
     check_state_dtype("mu_dtype", mu_dtype)
     check_state_dtype("nu_dtype", nu_dtype)
     check_betas(b1, b2)
@@ -78,6 +79,7 @@ def scale_by_adam(
         return ScaleByAdamState(step_counter(), mu, moments_like(params, nu_dtype))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByAdamState, "scale_by_adam")
         check_updates(updates, state.mu, "state.mu")
         beta1 = value_at(b1, state.count)
         beta2 = value_at(b2, state.count)
@@ -153,6 +155,7 @@ def scale_by_nadam(
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByNadamState, "scale_by_nadam")
         check_updates(updates, state.mu, "state.mu")
         beta1 = jnp.asarray(value_at(b1, state.count), state.mu_product.dtype)
         beta2 = value_at(b2, state.count)

@@ -20,7 +20,7 @@ from _descent.dtypes import default_float
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
 from optim._core.precision import check_state_dtype, moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_updates
+from optim._core.structure import check_state, check_updates
 from optim.transforms.adam import check_betas
 from optim.tree import (
     bias_correction as debias,
@@ -64,6 +64,7 @@ def scale_by_amsgrad(
     (`debias_before_max=False`: `u_t = m^_t / (sqrt(max_s v_s / (1 - b2**t) + eps_root) +
     eps)`), which lets the denominator shrink early on.
     """
+    validation.boolean("debias_before_max", debias_before_max)
     check_state_dtype("mu_dtype", mu_dtype)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
@@ -74,6 +75,7 @@ def scale_by_amsgrad(
         return ScaleByAmsgradState(step_counter(), mu, moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByAmsgradState, "scale_by_amsgrad")
         check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)
@@ -127,6 +129,7 @@ def scale_by_adamax(
         return ScaleByAdamaxState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByAdamaxState, "scale_by_adamax")
         check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         e = value_at(eps, state.count)
@@ -182,6 +185,7 @@ def scale_by_radam(
         return ScaleByRadamState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByRadamState, "scale_by_radam")
         check_updates(updates, state.mu, "state.mu")
         beta1 = value_at(b1, state.count)
         beta2 = jnp.asarray(value_at(b2, state.count), default_float())
@@ -247,6 +251,7 @@ def scale_by_belief(
         return ScaleByBeliefState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByBeliefState, "scale_by_belief")
         check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)

@@ -16,7 +16,7 @@ from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwi
 from optim._core.numerics import saturate, saturated_square
 from optim._core.precision import moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_updates
+from optim._core.structure import check_state, check_updates
 from optim.tree import (
     bias_correction as debias,
 )
@@ -49,6 +49,7 @@ def scale_by_rss(
         return ScaleByRssState(step_counter(), start)
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByRssState, "scale_by_rss")
         check_updates(updates, state.sum_of_squares, "state.sum_of_squares")
         total = jax.tree.map(
             lambda g, s: saturate(s + saturated_square(g.astype(s.dtype))).astype(s.dtype),
@@ -92,6 +93,9 @@ def scale_by_rms(
     PyTorch and the CS231n notes add it outside (eps_in_sqrt=False). With `bias_correction`,
     nu_t (and mu_t) are divided by `1 - decay**t` as in Adam.
     """
+    validation.boolean("eps_in_sqrt", eps_in_sqrt)
+    validation.boolean("centered", centered)
+    validation.boolean("bias_correction", bias_correction)
     validation.decay_rate("decay", decay)
     validation.non_negative("eps", eps)
     validation.non_negative("initial_scale", initial_scale)
@@ -101,6 +105,7 @@ def scale_by_rms(
         return ScaleByRmsState(step_counter(), moments_like(params, value=initial_scale), mu)
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByRmsState, "scale_by_rms")
         check_updates(updates, state.nu, "state.nu")
         rate = value_at(decay, state.count)
         e = value_at(eps, state.count)
@@ -149,6 +154,7 @@ def scale_by_adadelta(rho: ScalarOrSchedule = 0.9, eps: float = 1e-6) -> Gradien
         return ScaleByAdaDeltaState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByAdaDeltaState, "scale_by_adadelta")
         check_updates(updates, state.e_g, "state.e_g")
         rate = value_at(rho, state.count)
         e = value_at(eps, state.count)

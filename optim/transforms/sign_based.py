@@ -16,8 +16,8 @@ from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule, elementwise
 from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_update_dtypes, check_updates
-from optim.tree import tree_cast, tree_full_like, tree_zeros_like, update_moment
+from optim._core.structure import check_state, check_update_dtypes, check_updates
+from optim.tree import tree_cast, tree_full_like, tree_unzip, tree_zeros_like, update_moment
 
 
 def sign() -> GradientTransformation:
@@ -73,6 +73,7 @@ def scale_by_rprop(
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByRpropState, "scale_by_rprop")
         check_updates(updates, state.step_sizes, "state.step_sizes")
         up, down = value_at(eta_plus, None), value_at(eta_minus, None)
         low, high = value_at(min_step_size, None), value_at(max_step_size, None)
@@ -89,8 +90,7 @@ def scale_by_rprop(
             return (step * jnp.sign(kept)).astype(g.dtype), kept.astype(prev.dtype), step
 
         results = jax.tree.map(one, updates, state.prev_grads, state.step_sizes)
-        outer = jax.tree.structure(updates)
-        out, kept, steps = jax.tree.transpose(outer, jax.tree.structure((0, 0, 0)), results)
+        out, kept, steps = tree_unzip(results, updates, 3)
         return out, ScaleByRpropState(safe_increment(state.count), steps, kept)
 
     return elementwise(GradientTransformation(init, update))
@@ -138,6 +138,7 @@ def scale_by_adaptive_gains(
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByAdaptiveGainsState, "scale_by_adaptive_gains")
         check_updates(updates, state.gains, "state.gains")
         plus, times = value_at(increase, None), value_at(decrease, None)
         low, high = value_at(min_gain, None), value_at(max_gain, None)
@@ -180,6 +181,7 @@ def scale_by_lion(
         return ScaleByLionState(step_counter(), tree_zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByLionState, "scale_by_lion")
         check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         out = jax.tree.map(

@@ -14,7 +14,7 @@ from optim._core.base import GradientTransformation, elementwise_if, is_elementw
 from optim._core.combine import call_update
 from optim._core.state import find_states
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import as_transform
+from optim._core.structure import as_transform, check_state
 from optim.tree import tree_all_finite, tree_where, tree_zeros_like
 
 
@@ -54,14 +54,17 @@ def apply_if_finite(
     non-finite step and says that it reached the limit; it also checks the inner transform's
     output and new state, not only the incoming gradients.
     """
+    validation.boolean("checked", checked)
     inner = as_transform(inner, "apply_if_finite's inner")
     validation.integer("max_consecutive_errors", max_consecutive_errors, 1, concrete=False)
 
     def init(params):
-        zero = step_counter()
-        return ApplyIfFiniteState(zero, zero, zero, jnp.array(False), inner.init(params))
+        # One buffer per field: a step that donates the state may not donate one twice.
+        return ApplyIfFiniteState(step_counter(), step_counter(), step_counter(),
+                                  jnp.array(False), inner.init(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ApplyIfFiniteState, "apply_if_finite")
         if checked:
             checkify.check(
                 jnp.logical_not(state.gave_up),
