@@ -14,10 +14,13 @@ must be concrete.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -39,16 +42,43 @@ def real(name: str, value: Any, *, noun: str = "a number") -> float:
     ValueError for an array that is not a scalar.
     """
     array = None if isinstance(value, (str, bytes, bool)) else np.asarray(value)
-    if array is not None and array.ndim != 0 and np.issubdtype(array.dtype, np.number):
+    # jnp.issubdtype knows bfloat16 and the other ml_dtypes floats; NumPy's does not.
+    numeric = array is not None and jnp.issubdtype(array.dtype, jnp.number)
+    if numeric and array.ndim != 0:
         raise ValueError(f"{name} must be a scalar, got an array of shape {array.shape}")
-    if (
-        array is None
-        or array.ndim != 0
-        or not np.issubdtype(array.dtype, np.number)
-        or np.issubdtype(array.dtype, np.complexfloating)
-    ):
+    if not numeric or jnp.issubdtype(array.dtype, jnp.complexfloating):
         raise TypeError(f"{name} must be {noun}, got {value!r}")
     return float(array)
+
+
+def schedule(name: str, fn: Any) -> None:
+    """A schedule `step -> value` must give a real scalar: checked once, on shapes only
+    (`jax.eval_shape`), so a vector is not broadcast into the updates entry by entry."""
+    try:
+        out = jax.eval_shape(fn, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception as error:  # noqa: BLE001 - any failure is the schedule's, named here
+        raise TypeError(f"{name}: the schedule could not be called on a step count "
+                        f"({type(error).__name__}: {error})") from error
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.number) or (
+            jnp.issubdtype(dtype, jnp.complexfloating)):
+        raise ValueError(f"{name} must be a number or a schedule step -> real scalar; the "
+                         f"schedule returns {getattr(dtype, 'name', dtype)}{list(shape or [])}")
+
+
+@contextlib.contextmanager
+def renamed(**names: str) -> Iterator[None]:
+    """Errors raised inside name the caller's arguments: `renamed(decay="momentum")` turns
+    "decay must be in [0, 1]" into "momentum must be in [0, 1]" (an alias passes its argument
+    to a building block that calls it something else)."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        first = message.split(" ", 1)[0].rstrip(":")
+        if first in names:
+            raise type(error)(names[first] + message[len(first):]) from None
+        raise
 
 
 def _check_interval(
@@ -83,9 +113,12 @@ def in_range(
 ) -> None:
     """An optimizer's number in an interval; NaN never is, infinities only if allowed.
 
-    Schedules and traced values pass unchecked (their values are not known yet).
+    A schedule is checked to give a scalar; its values, and traced values, are not known yet.
     """
-    if callable(value) or _is_traced(value):
+    if callable(value):
+        schedule(name, value)
+        return
+    if _is_traced(value):
         return
     _check_interval(
         name, real(name, value), value, low, high, low_open, high_open, allow_infinite
@@ -179,10 +212,18 @@ def integer(
     return int(number)
 
 
+MAX_STEP = 2**31 - 1
+"""The largest step: optimizers count steps in int32 (saturating there)."""
+
+
 def step_count(name: str, value: Any, low: int = 0) -> int:
     """A schedule's step count, period, boundary or batch size: a concrete integer >= `low`
-    (`1e4` accepted), its range written as an interval."""
-    return integer(name, value, low, integral_floats=True, as_interval=True)
+    (`1e4` accepted), its range written as an interval, and at most `MAX_STEP`."""
+    number = integer(name, value, low, integral_floats=True, as_interval=True)
+    if number > MAX_STEP:
+        raise ValueError(f"{name} must be at most {MAX_STEP} (steps are counted in int32, which "
+                         f"saturates there), got {value!r}")
+    return number
 
 
 def _integer_words(low: int) -> str:

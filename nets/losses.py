@@ -8,7 +8,9 @@ logits (pre-activation outputs) and are computed in a form that stays finite for
 logits, +-1000 included: never `log(sigmoid(z))` or `log(softmax(z))` written naively.
 
 Labels for the multiclass losses are integer class indices of shape `(batch,)` or one-hot (or
-any probability) rows of shape `(batch, classes)`; the dtype decides (integer = indices).
+any probability) rows of shape `(batch, classes)`; the dtype decides (integer = indices). Each
+loss says what it takes in a `targets` attribute ("classes", "binary" or "real"), which
+`nets.fit` reads to check the data before training (labels in range, probabilities in [0, 1]).
 """
 
 from __future__ import annotations
@@ -130,6 +132,14 @@ def accuracy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
             )
         correct = jnp.argmax(z, axis=-1) == y
     return jnp.mean(correct.astype(jnp.float32))
+
+
+# What each loss takes as targets: `nets.fit` checks the data against it before training.
+l2_loss.targets = "real"
+binary_cross_entropy.targets = "binary"
+softmax_cross_entropy.targets = "classes"
+multiclass_hinge.targets = "classes"
+accuracy.targets = "classes"
 
 
 def l2_regularizer(params: Any, *, include_biases: bool = False) -> jax.Array:

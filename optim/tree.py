@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from optim._core.numerics import saturate, saturated_square
+
 
 def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
     """Zeros with the structure and shapes of `tree`, in `dtype` or each leaf's own dtype."""
@@ -79,9 +81,36 @@ def tree_sum_of_squares(tree: Any) -> jax.Array:
     return sum(parts, jnp.zeros((), jnp.float32))
 
 
+def _wide(x: jax.Array) -> jax.Array:
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _rescaled_norm(tree: Any) -> jax.Array:
+    """The norm with every entry divided by the largest first, as BLAS's nrm2: the squares of
+    entries up to the dtype's largest value do not overflow."""
+    leaves = [_wide(x) for x in jax.tree.leaves(tree)]
+    biggest = jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0.0) for x in leaves]))
+    unit = jnp.where(jnp.isfinite(biggest) & (biggest > 0), biggest, 1.0)
+    ratio = sum((jnp.sum(jnp.square(x / unit)) for x in leaves), jnp.zeros((), unit.dtype))
+    # An inf entry makes the norm inf, a NaN makes it NaN (not the NaN of inf / inf).
+    return jnp.where(jnp.isfinite(biggest), unit * jnp.sqrt(ratio), biggest)
+
+
 def tree_global_norm(tree: Any) -> jax.Array:
-    """The l2 norm of all the entries of a tree taken as one vector."""
-    return jnp.sqrt(tree_sum_of_squares(tree))
+    """The l2 norm of all the entries of a tree taken as one vector, in at least float32.
+
+    `sqrt(sum x**2)`; when that sum overflows (entries beyond about 1e19 in float32) the
+    norm is taken again on the entries divided by the largest one, so that a huge but finite
+    gradient still has its finite norm (and `clip_by_global_norm` its direction).
+    """
+    total = tree_sum_of_squares(tree)
+    if not jax.tree.leaves(tree):
+        return jnp.sqrt(total)
+    return jax.lax.cond(
+        jnp.isfinite(total) | jnp.isnan(total),
+        lambda: jnp.sqrt(total),
+        lambda: _rescaled_norm(tree).astype(total.dtype),
+    )
 
 
 def tree_all_finite(tree: Any) -> jax.Array:
@@ -98,13 +127,20 @@ def tree_where(condition: ArrayLike, on_true: Any, on_false: Any) -> Any:
 
 
 def update_moment(updates: Any, moments: Any, decay: ArrayLike, order: int) -> Any:
-    """The moving average `decay * m + (1 - decay) * g**order`, in the moments' dtype."""
+    """The moving average `decay * m + (1 - decay) * g**order`, in the moments' dtype.
+
+    `g**order` and the average saturate at the dtype's largest value (`optim/_core/numerics.py`):
+    a finite gradient never makes a moment infinite.
+    """
     decay = jnp.asarray(decay)
 
     def one(g, m):
         g = g.astype(m.dtype)
-        term = g if order == 1 else (g * g if order == 2 else g**order)
-        return (decay * m + (1 - decay) * term).astype(m.dtype)
+        if order == 1:  # a convex combination of two finite numbers cannot overflow
+            return (decay * m + (1 - decay) * g).astype(m.dtype)
+        term = saturated_square(g) if order == 2 else saturate(g**order)
+        # The products are rounded before the sum, which may pass the largest value by an ulp.
+        return saturate(decay * m + (1 - decay) * term).astype(m.dtype)
 
     return jax.tree.map(one, updates, moments)
 
@@ -120,7 +156,18 @@ def bias_correction(moments: Any, decay: ArrayLike, count: jax.Array) -> Any:
     """
     decay = jnp.asarray(decay)
     inverse = 1 / (1 - decay ** count.astype(decay.dtype))
-    return jax.tree.map(lambda m: (m * inverse).astype(m.dtype), moments)
+    # Saturated: a second moment near the dtype's largest value, debiased, stays finite.
+    return jax.tree.map(lambda m: saturate(m * inverse).astype(m.dtype), moments)
+
+
+def tree_unzip(results: Any, like: Any, parts: int) -> tuple:
+    """`parts` trees with the structure of `like` from a tree of `parts`-tuples (one tuple per
+    leaf of `like`), e.g. the (update, new moment) a per-leaf rule returns. An empty `like`
+    gives `parts` empty trees."""
+    outer = jax.tree.structure(like)
+    if outer.num_leaves == 0:
+        return (like,) * parts
+    return tuple(jax.tree.transpose(outer, jax.tree.structure((0,) * parts), results))
 
 
 def tree_copy(tree: Any) -> Any:

@@ -73,6 +73,7 @@ def divmod_steps(step: ArrayLike, period: int) -> tuple[jax.Array, jax.Array]:
         quotient, remainder = jnp.divmod(jnp.maximum(step, 0), period)
         return quotient.astype(default_float()), remainder.astype(default_float())
     t = as_float(step)
+    period = float(period)  # a period past int32 (2 * a step_size) cannot be an int32 constant
     # Under jit XLA divides by a constant through its reciprocal, so `floor(t / period)` can
     # land one below (or above) at an exact multiple; the remainder puts it right.
     quotient = jnp.floor(t / period)

@@ -42,6 +42,7 @@ from nets.training.inputs import (
     all_finite,
     apply_fn_of,
     as_split,
+    check_data,
     positive_count,
     resolve_metric,
 )
@@ -197,6 +198,7 @@ def fit(
         raise ValueError("early stopping (patience) monitors the validation loss: pass val=")
     if not all_finite(params):
         raise ValueError("the initial params contain NaN or Inf")
+    check_data(config.apply_fn, params, loss, {"train": train, "val": val})
     key = jax.random.key(0) if key is None else key
     epoch_fn, evaluate_fn = jitted_epoch(config), _evaluator(config)
 
@@ -237,6 +239,14 @@ def fit(
                 raise _divergence(history, params, opt_state, steps_after, epoch,
                                   float(losses[taken]))
             train_loss, train_metric, val_loss, val_metric = (float(m) for m in metrics)
+            if val is not None and not math.isfinite(val_loss):
+                raise DivergenceError(
+                    f"the validation loss is {val_loss} after epoch {epoch} (step {steps_after}),"
+                    " while the training steps were finite: the model overflows on the "
+                    "validation inputs. error.params holds the params after that epoch.",
+                    step=steps_after, epoch=epoch, loss=val_loss, params=params,
+                    opt_state=opt_state, history=history,
+                )
             history.train_loss.append(train_loss)
             history.train_metric.append(train_metric)
             history.val_loss.append(val_loss)
@@ -281,6 +291,7 @@ def evaluate(
     """`{"loss": ..., "<metric>": ...}` of `params` on a whole split (jitted, no donation)."""
     split = as_split(data, "data")
     metric_fn, metric_name = resolve_metric(metric, split)
+    check_data(apply_fn_of(model), params, loss, {"data": split})
     run = jitted_evaluator(apply_fn_of(model), loss, metric_fn)
     value, score, _, _ = jax.device_get(run(params, split, None))
     result = {"loss": float(value)}

@@ -45,7 +45,7 @@ from nets.training.epoch import (
     epoch_config,
     initial_counters,
 )
-from nets.training.inputs import Loss, as_split, positive_count
+from nets.training.inputs import Loss, as_split, check_data, positive_count
 from nets.training.results import SweepResult
 
 
@@ -93,6 +93,8 @@ def _prepare(model, loss, factory, train, *, grid, batch_size, seeds, val, test,
                                        metric=metric, drop_last=drop_last, shuffle=shuffle)
     runs = [(values, seed) for values in configs for seed in seeds]
     options = (bool(evaluate_train), bool(eval_params))
+    shapes = jax.eval_shape(model.init, seed_keys(int(seeds[0]))[0])
+    check_data(config.apply_fn, shapes, loss, {"train": train, "val": val, "test": test})
     return _Setup(names, configs, runs, config, options, train, val, test, metric_name, optimizer)
 
 

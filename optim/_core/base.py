@@ -96,6 +96,15 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     float32) and rounded once, so low-precision params lose no more than one rounding per step.
     """
     check_same_structure(params, updates, "params", "updates")
+    for (path, p), u in zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(updates),
+                            strict=True):
+        p_dtype, u_dtype = jax.numpy.result_type(p), jax.numpy.result_type(u)
+        if jax.numpy.issubdtype(u_dtype, jax.numpy.complexfloating) and not jax.numpy.issubdtype(
+                p_dtype, jax.numpy.complexfloating):
+            raise TypeError(
+                f"a complex update for a real param would lose its imaginary part: the leaf at "
+                f"{jax.tree_util.keystr(path) or '<root>'} is {p_dtype}, its update {u_dtype}"
+            )
     return jax.tree.map(
         lambda p, u: jax.numpy.asarray(p + u).astype(jax.numpy.result_type(p)), params, updates
     )

@@ -71,9 +71,11 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         return tuple(t.init(params) for t in transforms)
 
     def update(updates, state, params=None, **extra):
-        if len(state) != len(transforms):
+        if not isinstance(state, tuple) or len(state) != len(transforms):
+            got = f"{len(state)} parts" if isinstance(state, tuple) else type(state).__name__
             raise ValueError(
-                f"chain of {len(transforms)} transforms got a state of {len(state)} parts"
+                f"a chain of {len(transforms)} transforms needs the tuple of {len(transforms)} "
+                f"states its init returns, got {got}"
             )
         new_state = []
         for t, keep, s in zip(transforms, filters, state, strict=True):
@@ -98,6 +100,9 @@ def named_chain(*named: tuple[str, GradientTransformation]) -> GradientTransform
         return {name: t.init(params) for name, t in transforms.items()}
 
     def update(updates, state, params=None, **extra):
+        if not isinstance(state, dict):
+            raise ValueError(f"named_chain needs the dict of states its init returns (keys "
+                             f"{names}), got {type(state).__name__}")
         if set(state) != set(names):
             raise ValueError(f"named_chain expects state keys {names}, got {sorted(state)}")
         new_state = {}

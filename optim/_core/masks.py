@@ -37,10 +37,27 @@ def broadcast_prefix(prefix: Any, tree: Any, what: str) -> Any:
         ) from error
 
 
+def check_mask(mask: MaskOrFn, what: str = "mask") -> None:
+    """A mask given as one value (not a tree, not a function) must be a boolean: checked when
+    the transform is built."""
+    if mask is None or is_function(mask) or not jax.tree_util.treedef_is_leaf(
+            jax.tree.structure(mask)):
+        return
+    if not isinstance(mask, (bool, np.bool_)):
+        raise TypeError(f"{what} must be a tree of booleans, a function params -> mask, or "
+                        f"True/False; got {mask!r}")
+
+
+def is_function(spec: Any) -> bool:
+    """A mask or labels given as a function `params -> tree`: callable and not itself a tree
+    with leaves (a callable pytree, an equinox module say, is read as the tree it is)."""
+    return callable(spec) and jax.tree_util.treedef_is_leaf(jax.tree.structure(spec))
+
+
 def resolve(spec: Any, tree: Any, what: str) -> list:
     """The labels (or mask values) of `tree`'s leaves, in leaf order: `spec` itself, or
     `spec(tree)` when it is a function, broadcast from a prefix."""
-    chosen = spec(tree) if callable(spec) else spec
+    chosen = spec(tree) if is_function(spec) else spec
     return jax.tree.leaves(broadcast_prefix(chosen, tree, what))
 
 

@@ -60,6 +60,45 @@ def check_same_structure(
             )
 
 
+def _kind(dtype: Any) -> str:
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return "complex"
+    if jnp.issubdtype(dtype, jnp.floating):
+        return "real"
+    return "other"
+
+
+def check_update_dtypes(updates: Any, reference: Any = None, reference_name: str = "params"
+                        ) -> None:
+    """Raise a TypeError naming the leaf and both dtypes when an update is not a floating
+    array (an integer gradient rounds every step to 0), or is complex where the matching
+    `reference` leaf (a param, or the state kept for it) is real (its imaginary part would be
+    dropped). Without a reference only integer and boolean updates are refused."""
+    references = jax.tree.leaves(reference) if reference is not None else None
+    if references is not None and len(references) != len(jax.tree.leaves(updates)):
+        references = None  # not the updates' tree: its structure is another check's business
+    for i, (path, leaf) in enumerate(jax.tree_util.tree_leaves_with_path(updates)):
+        dtype = jnp.result_type(leaf)
+        kind = _kind(dtype)
+        ref_dtype = None if references is None else jnp.result_type(references[i])
+        if kind == "real" or (kind == "complex" and (ref_dtype is None or _kind(ref_dtype) ==
+                                                     "complex")):
+            continue
+        where = jax.tree_util.keystr(path) or "<root>"
+        against = "" if ref_dtype is None else f" and the {reference_name} leaf {ref_dtype}"
+        why = ("a complex gradient of a real param would lose its imaginary part"
+               if kind == "complex" else "an integer or boolean gradient rounds every step to 0")
+        raise TypeError(f"updates must be floating-point arrays: the leaf at {where} has dtype "
+                        f"{dtype}{against}; {why}. Cast the gradients to the params' dtype.")
+
+
+def check_updates(updates: Any, reference: Any, reference_name: str) -> None:
+    """`updates` match `reference` (a state's moments, or the params) in structure and shapes,
+    and are floating arrays (complex only where the reference is)."""
+    check_same_structure(updates, reference, "updates", reference_name)
+    check_update_dtypes(updates, reference, reference_name)
+
+
 def check_float_params(params: Any) -> None:
     """Raise a TypeError naming the first leaf that is not a floating-point array."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
@@ -70,6 +109,17 @@ def check_float_params(params: Any) -> None:
                 f"{jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}. "
                 "Cast it (e.g. jnp.asarray(x, jnp.float32)) or exclude it with optim.masked."
             )
+
+
+def check_state(state: Any, expected: type, who: str) -> None:
+    """Raise a TypeError when `state` is not the `expected` state type of `who`'s init (the
+    state of another optimizer, or of another part of a chain, or None)."""
+    if not isinstance(state, expected):
+        raise TypeError(
+            f"{who}'s update got a state of type {type(state).__name__}; it needs the "
+            f"{expected.__name__} that {who}'s init returns. Pass the state the same "
+            "transform's init built (in a chain, the whole chain's state)."
+        )
 
 
 def as_transform(tx: Any, where: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain, identity
 from optim.transforms.adaptive import scale_by_adadelta, scale_by_rms, scale_by_rss
@@ -59,18 +60,18 @@ def rmsprop(
       nesterov: Nesterov's momentum instead.
       bias_correction: debias the moving averages as Adam does.
     """
-    return chain(
-        scale_by_rms(
-            decay,
-            eps,
-            initial_scale,
-            eps_in_sqrt=eps_in_sqrt,
-            centered=centered,
-            bias_correction=bias_correction,
-        ),
-        scale_by_learning_rate(learning_rate),
-        trace(momentum, nesterov) if momentum is not None else identity(),
+    scaling = scale_by_rms(
+        decay,
+        eps,
+        initial_scale,
+        eps_in_sqrt=eps_in_sqrt,
+        centered=centered,
+        bias_correction=bias_correction,
     )
+    validation.boolean("nesterov", nesterov)
+    with validation.renamed(decay="momentum"):
+        momentum_part = trace(momentum, nesterov) if momentum is not None else identity()
+    return chain(scaling, scale_by_learning_rate(learning_rate), momentum_part)
 
 
 def adadelta(

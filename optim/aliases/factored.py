@@ -6,6 +6,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain, identity
 from optim._core.masks import MaskOrFn
@@ -56,6 +57,18 @@ def adafactor(
       factored: factor the second moments at all.
       weight_decay_mask: which leaves are decayed (a tree of booleans, a prefix, a function).
     """
+    names = {"threshold": "clipping_threshold", "step_offset": "decay_offset", "epsilon": "eps",
+             "weight_decay": "weight_decay_rate", "decay": "momentum", "factored": "factored"}
+    with validation.renamed(**names):
+        return _adafactor(learning_rate, min_dim_size_to_factor, decay_rate, decay_offset,
+                          multiply_by_parameter_scale, clipping_threshold, momentum,
+                          dtype_momentum, weight_decay_rate, eps, factored, weight_decay_mask)
+
+
+def _adafactor(learning_rate, min_dim_size_to_factor, decay_rate, decay_offset,
+               multiply_by_parameter_scale, clipping_threshold, momentum, dtype_momentum,
+               weight_decay_rate, eps, factored, weight_decay_mask) -> GradientTransformation:
+    validation.boolean("multiply_by_parameter_scale", multiply_by_parameter_scale)
     return chain(
         scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps),
         clip_by_block_rms(clipping_threshold) if clipping_threshold is not None else identity(),

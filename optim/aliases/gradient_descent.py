@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain, identity
 from optim.transforms.momentum import trace
@@ -26,10 +27,12 @@ def sgd(
       nesterov: Nesterov's momentum instead of the heavy ball.
       accumulator_dtype: the velocity's dtype (default the params').
     """
-    return chain(
-        trace(momentum, nesterov, accumulator_dtype) if momentum is not None else identity(),
-        scale_by_learning_rate(learning_rate),
-    )
+    with validation.renamed(decay="momentum"):
+        momentum_part = (
+            trace(momentum, nesterov, accumulator_dtype) if momentum is not None else identity()
+        )
+    validation.boolean("nesterov", nesterov)
+    return chain(momentum_part, scale_by_learning_rate(learning_rate))
 
 
 def noisy_sgd(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain
 from optim._core.masks import MaskOrFn
@@ -62,14 +63,13 @@ def lars(
       momentum: the momentum's decay (0.9).
       nesterov: Nesterov's momentum instead of the heavy ball.
     """
-    return chain(
-        scale_by_lars(
-            trust_coefficient,
-            weight_decay,
-            eps,
-            weight_decay_mask=weight_decay_mask,
-            trust_ratio_mask=trust_ratio_mask,
-        ),
-        scale_by_learning_rate(learning_rate),
-        trace(momentum, nesterov),
+    local = scale_by_lars(
+        trust_coefficient,
+        weight_decay,
+        eps,
+        weight_decay_mask=weight_decay_mask,
+        trust_ratio_mask=trust_ratio_mask,
     )
+    with validation.renamed(decay="momentum"):
+        momentum_part = trace(momentum, validation.boolean("nesterov", nesterov))
+    return chain(local, scale_by_learning_rate(learning_rate), momentum_part)

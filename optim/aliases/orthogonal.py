@@ -8,9 +8,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain
-from optim._core.masks import MaskOrFn, broadcast_prefix
+from optim._core.masks import MaskOrFn, broadcast_prefix, is_function
 from optim.aliases.adam import adamw
 from optim.transforms.orthogonal import NS_COEFFS, scale_by_muon
 from optim.transforms.regularization import add_decayed_weights
@@ -22,7 +23,7 @@ def _muon_labels(muon_mask: MaskOrFn) -> Callable[[Any], Any]:
     def labels(params: Any) -> Any:
         if muon_mask is None:
             return jax.tree.map(lambda p: "muon" if jnp.ndim(p) == 2 else "adam", params)
-        chosen = muon_mask(params) if callable(muon_mask) else muon_mask
+        chosen = muon_mask(params) if is_function(muon_mask) else muon_mask
         return jax.tree.map(
             lambda m: "muon" if m else "adam", broadcast_prefix(chosen, params, "muon_mask")
         )
@@ -68,22 +69,21 @@ def muon(
       muon_mask: which leaves are Muon's (a tree of booleans, a prefix, a function); None for
         the rank-2 leaves.
     """
-    return partition(
-        {
-            "muon": chain(
-                scale_by_muon(ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov=nesterov),
-                add_decayed_weights(weight_decay),
-                scale_by_learning_rate(learning_rate),
-            ),
-            "adam": adamw(
-                learning_rate=learning_rate if adam_learning_rate is None else adam_learning_rate,
-                b1=adam_b1,
-                b2=adam_b2,
-                eps=eps,
-                eps_root=adam_eps_root,
-                mu_dtype=mu_dtype,
-                weight_decay=adam_weight_decay,
-            ),
-        },
-        _muon_labels(muon_mask),
+    matrices = chain(
+        scale_by_muon(ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov=nesterov),
+        add_decayed_weights(weight_decay),
+        scale_by_learning_rate(learning_rate),
     )
+    names = {"b1": "adam_b1", "b2": "adam_b2", "eps_root": "adam_eps_root",
+             "weight_decay": "adam_weight_decay", "learning_rate": "adam_learning_rate"}
+    with validation.renamed(**names):
+        others = adamw(
+            learning_rate=learning_rate if adam_learning_rate is None else adam_learning_rate,
+            b1=adam_b1,
+            b2=adam_b2,
+            eps=eps,
+            eps_root=adam_eps_root,
+            mu_dtype=mu_dtype,
+            weight_decay=adam_weight_decay,
+        )
+    return partition({"muon": matrices, "adam": others}, _muon_labels(muon_mask))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain
 from optim.transforms.adaptive import scale_by_rms
@@ -35,6 +36,7 @@ def schedule_free_sgd(
       weight_lr_power: the averaging weights are `max gamma ** weight_lr_power` (2).
       state_dtype: z's dtype (default the params').
     """
+    validation.non_negative("learning_rate", learning_rate)
     return schedule_free(
         chain(
             add_decayed_weights(weight_decay),
@@ -77,9 +79,12 @@ def schedule_free_adamw(
       weight_lr_power: the averaging weights' power of the step size (2).
       state_dtype: z's dtype (default the params').
     """
+    validation.non_negative("learning_rate", learning_rate)
+    with validation.renamed(decay="b2"):
+        second_moment = scale_by_rms(b2, eps, eps_in_sqrt=False)
     return schedule_free(
         chain(
-            scale_by_rms(b2, eps, eps_in_sqrt=False),
+            second_moment,
             add_decayed_weights(weight_decay),
             scale_by_learning_rate(adam_step_size(learning_rate, b2, warmup_steps)),
         ),

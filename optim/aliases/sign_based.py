@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain, identity
 from optim._core.masks import MaskOrFn
@@ -52,11 +53,10 @@ def adaptive_gains(
       min_gain, max_gain: the gains' bounds (0.01, 100; the lecture advises bounding them).
       momentum: heavy-ball momentum on the gained gradient; None for none.
     """
-    return chain(
-        scale_by_adaptive_gains(increase, decrease, min_gain, max_gain),
-        trace(momentum) if momentum is not None else identity(),
-        scale_by_learning_rate(learning_rate),
-    )
+    gains = scale_by_adaptive_gains(increase, decrease, min_gain, max_gain)
+    with validation.renamed(decay="momentum"):
+        momentum_part = trace(momentum) if momentum is not None else identity()
+    return chain(gains, momentum_part, scale_by_learning_rate(learning_rate))
 
 
 def lion(

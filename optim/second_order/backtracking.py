@@ -16,6 +16,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
+from optim._core.structure import check_state
 from optim.second_order.objective import check_increase_factor, start_search
 from optim.tree import (
     tree_add_scaled,
@@ -70,6 +71,7 @@ def scale_by_backtracking_linesearch(
     and the quasi-Newton methods give. Needs `params`, `value`, `grad`, `value_fn` (see module).
     `store_grad=True` also evaluates and stores the gradient at the accepted point.
     """
+    validation.boolean("store_grad", store_grad)
     validation.integer("max_backtracking_steps", max_backtracking_steps, 1)
     validation.in_range("slope_rtol", slope_rtol, 0.0, 1.0, low_open=True, high_open=True)
     validation.in_range("decrease_factor", decrease_factor, 0.0, 1.0, low_open=True, high_open=True)
@@ -88,6 +90,7 @@ def scale_by_backtracking_linesearch(
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
+        check_state(state, ScaleByBacktrackingLinesearchState, "scale_by_backtracking_linesearch")
         dtype = state.learning_rate.dtype
         fn, value, slope = start_search(
             "scale_by_backtracking_linesearch", updates, params, value, grad, value_fn, extra, dtype

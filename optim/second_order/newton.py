@@ -17,6 +17,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
+from optim._core.structure import check_state
 from optim.second_order.objective import (
     bind_value_fn,
     check_params,
@@ -136,6 +137,7 @@ def scale_by_newton(
         return ScaleByNewtonState(step_counter(), jnp.array(False), jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, *, value_fn=None, **extra):
+        check_state(state, ScaleByNewtonState, "scale_by_newton")
         check_params(params, updates, "scale_by_newton")
         require_extras("scale_by_newton", value_fn=value_fn)
         fn = bind_value_fn(value_fn, extra)

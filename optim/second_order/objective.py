@@ -32,7 +32,7 @@ from jax.flatten_util import ravel_pytree
 
 from _descent import validation
 from optim._core.base import Params
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import check_same_structure, check_updates, require_params
 from optim.tree import tree_vdot
 
 
@@ -45,7 +45,7 @@ def flat_vector(tree: Any, dtype: Any) -> tuple[jax.Array, Callable[[jax.Array],
 def check_params(params: Any, updates: Any, name: str) -> None:
     """The params are given and have the updates' structure."""
     require_params(params, name)
-    check_same_structure(updates, params, "updates", "params")
+    check_updates(updates, params, "params")
 
 
 def require_extras(transform: str, **given: Any) -> None:
@@ -94,7 +94,7 @@ def start_search(name, updates, params, value, grad, value_fn, extra, dtype):
     """What both line searches check and compute first: the objective, f(x) and the slope g.d."""
     require_params(params, name)
     require_extras(name, value=value, grad=grad, value_fn=value_fn)
-    check_same_structure(updates, params, "updates", "params")
+    check_updates(updates, params, "params")
     check_same_structure(grad, params, "grad", "params")
     fn = bind_value_fn(value_fn, extra)
     return fn, scalar_value(value, dtype, name), tree_vdot(grad, updates).astype(dtype)

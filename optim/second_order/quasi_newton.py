@@ -17,6 +17,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
+from optim._core.structure import check_state
 from optim.second_order.objective import check_params, flat_vector
 from optim.tree import tree_cast_like
 
@@ -77,6 +78,7 @@ def scale_by_bfgs(scale_init_precond: bool = False) -> GradientTransformation:
     direction (round-off), it is reset to I. Needs `params`. The state holds an n x n matrix:
     for large n use `scale_by_lbfgs`.
     """
+    validation.boolean("scale_init_precond", scale_init_precond)
 
     def init(params):
         dtype = scalar_dtype(params)
@@ -90,6 +92,7 @@ def scale_by_bfgs(scale_init_precond: bool = False) -> GradientTransformation:
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByBfgsState, "scale_by_bfgs")
         dtype = state.inv_hessian.dtype
         g, unravel_g, x, s, y, sy, absorb = _secant_pair(
             updates, state, params, dtype, "scale_by_bfgs"
@@ -173,10 +176,12 @@ def scale_by_lbfgs(
     `s_i = x_{i+1} - x_i`, `y_i = g_{i+1} - g_i`, `rho_i = 1 / y_i^T s_i`, starting from
     `H_k^0 = gamma_k I` with `gamma_k = s^T y / y^T y` of the newest pair (N&W eq. 7.20) when
     `scale_init_precond` (default; else 1). A pair with `y^T s <= 0` is not stored. The first
-    direction (no pair stored yet) is `g / max(1, ||g||)` (scipy, optax). Should the
-    direction stop descending (round-off), the memory is cleared. Defaults as optax and scipy
+    direction (no pair stored yet) is `g / max(1, ||g||)` with `scale_init_precond` (scipy,
+    optax), else `g`. Should the direction stop descending (round-off), the memory is
+    cleared. Defaults as optax and scipy
     (`memory_size=10`). Needs `params`.
     """
+    validation.boolean("scale_init_precond", scale_init_precond)
     validation.integer("memory_size", memory_size, 1)
 
     def init(params):
@@ -194,6 +199,7 @@ def scale_by_lbfgs(
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByLbfgsState, "scale_by_lbfgs")
         dtype = state.rho.dtype
         g, unravel_g, x, s, y, sy, absorb = _secant_pair(
             updates, state, params, dtype, "scale_by_lbfgs"
@@ -206,9 +212,10 @@ def scale_by_lbfgs(
         num_updates = state.num_updates + absorb.astype(jnp.int32)
         if scale_init_precond:
             gamma = jnp.where(absorb, sy / jnp.where(absorb, yy, 1.0), state.gamma)
+            # No pair yet (the first step, or after a restart): a capped unit step.
+            first = _first_step_scale(g)
         else:
-            gamma = jnp.ones([], dtype)
-        first = _first_step_scale(g)
+            gamma = first = jnp.ones([], dtype)
         gamma = jnp.where(num_updates == 0, first, gamma).astype(dtype)
         newest = (num_updates - 1) % memory_size
         direction = _two_loop(g, s_mem, y_mem, rho, gamma, newest)

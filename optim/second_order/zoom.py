@@ -17,6 +17,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
+from optim._core.structure import check_state
 from optim.second_order.objective import check_increase_factor, start_search
 from optim.tree import (
     tree_add_scaled,
@@ -167,6 +168,7 @@ def scale_by_zoom_linesearch(
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
+        check_state(state, ScaleByZoomLinesearchState, "scale_by_zoom_linesearch")
         dtype = state.learning_rate.dtype
         fn, f0, s0 = start_search(
             "scale_by_zoom_linesearch", updates, params, value, grad, value_fn, extra, dtype

@@ -16,15 +16,15 @@ import jax.numpy as jnp
 from _descent import validation
 from _descent.dtypes import default_float
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.precision import check_state_dtype, moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
+from optim._core.structure import check_state, check_updates
 from optim.tree import (
     bias_correction as debias,
 )
 from optim.tree import (
     tree_cast,
     tree_cast_like,
-    tree_zeros_like,
     update_moment,
 )
 
@@ -52,6 +52,7 @@ def scale_by_adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Adam's scaling with bias correction (Kingma & Ba 2015, Algorithm 1).
 
@@ -63,18 +64,23 @@ def scale_by_adam(
     (1 - b1) g_t / (1 - b1**t)`. Defaults from the paper (and the lecture: b1 = 0.9,
     b2 = 0.999); eps outside the root as in the paper, optax and PyTorch. `eps_root` (inside)
     keeps the gradient of the update finite when differentiating through it. `mu_dtype` sets
-    the first moment's dtype (e.g. bfloat16 to save memory).
+    the first moment's dtype (e.g. bfloat16 to save memory), `nu_dtype` the second's; by
+    default both are the params' dtype, float32 for float16 params (`optim/_core/precision.py`).
     """
+    validation.boolean("nesterov", nesterov)
+    check_state_dtype("mu_dtype", mu_dtype)
+    check_state_dtype("nu_dtype", nu_dtype)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
     validation.non_negative("eps_root", eps_root)
 
     def init(params):
-        mu = tree_zeros_like(params, mu_dtype)
-        return ScaleByAdamState(step_counter(), mu, tree_zeros_like(params))
+        mu = moments_like(params, mu_dtype)
+        return ScaleByAdamState(step_counter(), mu, moments_like(params, nu_dtype))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByAdamState, "scale_by_adam")
+        check_updates(updates, state.mu, "state.mu")
         beta1 = value_at(b1, state.count)
         beta2 = value_at(b2, state.count)
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)
@@ -133,6 +139,7 @@ def scale_by_nadam(
     (1 - b1) g_t / (1 - b1**t)). All of them average `m_t` with b1, not mu_t, and leave out the
     paper's extra factor b2 on v^_t, as does this transform.
     """
+    check_state_dtype("mu_dtype", mu_dtype)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
     validation.non_negative("eps_root", eps_root)
@@ -143,12 +150,13 @@ def scale_by_nadam(
         return ScaleByNadamState(
             step_counter(),
             jnp.ones([], default_float()),
-            tree_zeros_like(params, mu_dtype),
-            tree_zeros_like(params),
+            moments_like(params, mu_dtype),
+            moments_like(params),
         )
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByNadamState, "scale_by_nadam")
+        check_updates(updates, state.mu, "state.mu")
         beta1 = jnp.asarray(value_at(b1, state.count), state.mu_product.dtype)
         beta2 = value_at(b2, state.count)
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)

@@ -18,8 +18,9 @@ import jax.numpy as jnp
 from _descent import validation
 from _descent.dtypes import default_float
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.precision import check_state_dtype, moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
+from optim._core.structure import check_state, check_updates
 from optim.transforms.adam import check_betas
 from optim.tree import (
     bias_correction as debias,
@@ -27,7 +28,6 @@ from optim.tree import (
 from optim.tree import (
     tree_cast,
     tree_cast_like,
-    tree_zeros_like,
     update_moment,
 )
 
@@ -64,16 +64,19 @@ def scale_by_amsgrad(
     (`debias_before_max=False`: `u_t = m^_t / (sqrt(max_s v_s / (1 - b2**t) + eps_root) +
     eps)`), which lets the denominator shrink early on.
     """
+    validation.boolean("debias_before_max", debias_before_max)
+    check_state_dtype("mu_dtype", mu_dtype)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
     validation.non_negative("eps_root", eps_root)
 
     def init(params):
-        zeros = tree_zeros_like(params)
-        return ScaleByAmsgradState(step_counter(), tree_zeros_like(params, mu_dtype), zeros, zeros)
+        mu = moments_like(params, mu_dtype)
+        return ScaleByAmsgradState(step_counter(), mu, moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByAmsgradState, "scale_by_amsgrad")
+        check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)
         count = safe_increment(state.count)
@@ -123,11 +126,11 @@ def scale_by_adamax(
     validation.non_negative("eps", eps)
 
     def init(params):
-        zeros = tree_zeros_like(params)
-        return ScaleByAdamaxState(step_counter(), zeros, zeros)
+        return ScaleByAdamaxState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByAdamaxState, "scale_by_adamax")
+        check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         e = value_at(eps, state.count)
         count = safe_increment(state.count)
@@ -179,11 +182,11 @@ def scale_by_radam(
     validation.in_range("threshold", threshold, 4.0, low_open=True)
 
     def init(params):
-        zeros = tree_zeros_like(params)
-        return ScaleByRadamState(step_counter(), zeros, zeros)
+        return ScaleByRadamState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByRadamState, "scale_by_radam")
+        check_updates(updates, state.mu, "state.mu")
         beta1 = value_at(b1, state.count)
         beta2 = jnp.asarray(value_at(b2, state.count), default_float())
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)
@@ -245,11 +248,11 @@ def scale_by_belief(
     validation.non_negative("eps_root", eps_root)
 
     def init(params):
-        zeros = tree_zeros_like(params)
-        return ScaleByBeliefState(step_counter(), zeros, zeros)
+        return ScaleByBeliefState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByBeliefState, "scale_by_belief")
+        check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         e, e_root = value_at(eps, state.count), value_at(eps_root, state.count)
         count = safe_increment(state.count)

@@ -13,14 +13,14 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.numerics import saturate, saturated_square
+from optim._core.precision import moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
+from optim._core.structure import check_state, check_updates
 from optim.tree import (
     bias_correction as debias,
 )
 from optim.tree import (
-    tree_full_like,
-    tree_zeros_like,
     update_moment,
 )
 
@@ -45,12 +45,14 @@ def scale_by_rss(
     validation.non_negative("eps", eps)
 
     def init(params):
-        return ScaleByRssState(step_counter(), tree_full_like(params, initial_accumulator_value))
+        start = moments_like(params, value=initial_accumulator_value)
+        return ScaleByRssState(step_counter(), start)
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.sum_of_squares, "updates", "state.sum_of_squares")
+        check_state(state, ScaleByRssState, "scale_by_rss")
+        check_updates(updates, state.sum_of_squares, "state.sum_of_squares")
         total = jax.tree.map(
-            lambda g, s: (s + jnp.square(g.astype(s.dtype))).astype(s.dtype),
+            lambda g, s: saturate(s + saturated_square(g.astype(s.dtype))).astype(s.dtype),
             updates,
             state.sum_of_squares,
         )
@@ -91,16 +93,20 @@ def scale_by_rms(
     PyTorch and the CS231n notes add it outside (eps_in_sqrt=False). With `bias_correction`,
     nu_t (and mu_t) are divided by `1 - decay**t` as in Adam.
     """
+    validation.boolean("eps_in_sqrt", eps_in_sqrt)
+    validation.boolean("centered", centered)
+    validation.boolean("bias_correction", bias_correction)
     validation.decay_rate("decay", decay)
     validation.non_negative("eps", eps)
     validation.non_negative("initial_scale", initial_scale)
 
     def init(params):
-        mu = tree_zeros_like(params) if centered else None
-        return ScaleByRmsState(step_counter(), tree_full_like(params, initial_scale), mu)
+        mu = moments_like(params) if centered else None
+        return ScaleByRmsState(step_counter(), moments_like(params, value=initial_scale), mu)
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.nu, "updates", "state.nu")
+        check_state(state, ScaleByRmsState, "scale_by_rms")
+        check_updates(updates, state.nu, "state.nu")
         rate = value_at(decay, state.count)
         e = value_at(eps, state.count)
         count = safe_increment(state.count)
@@ -111,7 +117,9 @@ def scale_by_rms(
             mu_hat = debias(mu, rate, count) if bias_correction else mu
             # A variance is >= 0, but nu - mu**2 is a difference of rounded numbers: with
             # bias_correction both are g**2 at step 1 and it rounds below 0 (a NaN root).
-            nu_hat = jax.tree.map(lambda n, m: jnp.maximum(n - jnp.square(m), 0), nu_hat, mu_hat)
+            nu_hat = jax.tree.map(
+                lambda n, m: jnp.maximum(n - saturated_square(m), 0), nu_hat, mu_hat
+            )
         if eps_in_sqrt:
             scaled = lambda g, n: g / jnp.sqrt(n + e)
         else:
@@ -143,11 +151,11 @@ def scale_by_adadelta(rho: ScalarOrSchedule = 0.9, eps: float = 1e-6) -> Gradien
     validation.positive("eps", eps)
 
     def init(params):
-        zeros = tree_zeros_like(params)
-        return ScaleByAdaDeltaState(step_counter(), zeros, zeros)
+        return ScaleByAdaDeltaState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.e_g, "updates", "state.e_g")
+        check_state(state, ScaleByAdaDeltaState, "scale_by_adadelta")
+        check_updates(updates, state.e_g, "state.e_g")
         rate = value_at(rho, state.count)
         e = value_at(eps, state.count)
         e_g = update_moment(updates, state.e_g, rate, 2)

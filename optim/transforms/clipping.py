@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, elementwise
 from optim._core.steps import value_at
+from optim._core.structure import check_update_dtypes
 from optim.tree import tree_global_norm, tree_scale
 
 
@@ -17,6 +18,7 @@ def clip(max_delta: float) -> GradientTransformation:
     validation.positive("max_delta", max_delta)
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         bound = value_at(max_delta, None)
         return jax.tree.map(lambda u: jnp.clip(u, -bound, bound).astype(u.dtype), updates), state
 
@@ -34,6 +36,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     validation.positive("max_norm", max_norm)
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         bound = value_at(max_norm, None)
         factor = bound / jnp.maximum(tree_global_norm(updates), bound)
         return tree_scale(factor, updates), state

@@ -10,8 +10,17 @@ import numpy as np
 
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation
+from optim._core.numerics import saturate, saturated_square
+from optim._core.precision import moment_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import (
+    check_same_structure,
+    check_state,
+    check_update_dtypes,
+    check_updates,
+    require_params,
+)
+from optim.tree import tree_unzip
 
 
 def _wide(x: jax.Array) -> jax.Array:
@@ -56,7 +65,7 @@ def scale_by_factored_rms(
 ) -> GradientTransformation:
     """Divide by a factored estimate of the gradients' RMS (Shazeer & Stern 2018, Alg. 4 and 5).
 
-        b2_t = 1 - t**(-decay_rate)                 t = count - step_offset + 1 (b2_1 = 0)
+        b2_t = 1 - t**(-decay_rate)         t = max(count - step_offset, 0) + 1   (b2_1 = 0)
         R_t  = b2_t R_{t-1} + (1 - b2_t) mean_col(g**2 + epsilon)     (one value per row)
         C_t  = b2_t C_{t-1} + (1 - b2_t) mean_row(g**2 + epsilon)     (one value per column)
         V_t  = R_t C_t / mean(R_t)                    u_t = g_t / sqrt(V_t)
@@ -68,6 +77,8 @@ def scale_by_factored_rms(
     epsilon1 = 1e-30) and optax (factor from 128 up). Unused moments are empty arrays.
     """
     validation.in_range("decay_rate", decay_rate, 0.0, low_open=True)
+    validation.integer("step_offset", step_offset, 0, concrete=False)
+    validation.boolean("factored", factored)
     validation.non_negative("epsilon", epsilon)
     # It decides shapes: inject_hyperparams must keep it static (`static_args`).
     validation.integer("min_dim_size_to_factor", min_dim_size_to_factor, 1)
@@ -75,38 +86,43 @@ def scale_by_factored_rms(
     def init(params):
         def one(p):
             dims = factored_dims(jnp.shape(p), factored, min_dim_size_to_factor)
-            dtype, shape = jnp.result_type(p), jnp.shape(p)
-            empty = jnp.zeros((0,), dtype)
-            if dims is None:
-                return empty, empty, jnp.zeros(shape, dtype)
+            dtype, shape = moment_dtype(p), jnp.shape(p)
+            if dims is None:  # two empty arrays, not one twice (donated states)
+                return jnp.zeros((0,), dtype), jnp.zeros((0,), dtype), jnp.zeros(shape, dtype)
             d_col, d_row = dims
             row_shape = tuple(s for i, s in enumerate(shape) if i != d_row)
             col_shape = tuple(s for i, s in enumerate(shape) if i != d_col)
-            return jnp.zeros(row_shape, dtype), jnp.zeros(col_shape, dtype), empty
+            return jnp.zeros(row_shape, dtype), jnp.zeros(col_shape, dtype), jnp.zeros((0,), dtype)
 
         return _split(step_counter(), params, one)
 
     def update(updates, state, params=None, **extra):
+        check_state(state, FactoredState, "scale_by_factored_rms")
         check_same_structure(updates, state.v, "updates", "state.v", shapes=False)
-        t = (state.count - value_at(step_offset, state.count) + 1).astype(jnp.float32)
+        check_update_dtypes(updates, state.v, "state.v")
+        # Before `step_offset` (fine-tuning from that step) t stays 1: b2 = 0, not NaN.
+        elapsed = jnp.maximum(state.count - value_at(step_offset, state.count), 0)
+        t = (elapsed + 1).astype(jnp.float32)
         decay = 1 - t ** (-jnp.asarray(value_at(decay_rate, state.count), jnp.float32))
         eps1 = value_at(epsilon, state.count)
 
         def one(g, v_row, v_col, v):
             dims = factored_dims(jnp.shape(g), factored, min_dim_size_to_factor)
-            g2 = jnp.square(_wide(g)) + eps1
+            g2 = saturated_square(_wide(g)) + eps1
             if dims is None:
-                new_v = decay * _wide(v) + (1 - decay) * g2
+                new_v = saturate(decay * _wide(v) + (1 - decay) * g2)
                 out = _wide(g) * jax.lax.rsqrt(new_v)
                 return out.astype(g.dtype), v_row, v_col, new_v.astype(v.dtype)
             d_col, d_row = dims
-            new_row = decay * _wide(v_row) + (1 - decay) * jnp.mean(g2, axis=d_row)
-            new_col = decay * _wide(v_col) + (1 - decay) * jnp.mean(g2, axis=d_col)
+            new_row = saturate(decay * _wide(v_row) + (1 - decay) * jnp.mean(g2, axis=d_row))
+            new_col = saturate(decay * _wide(v_col) + (1 - decay) * jnp.mean(g2, axis=d_col))
             col_axis_in_row = d_col - 1 if d_col > d_row else d_col
-            row_mean = jnp.mean(new_row, axis=col_axis_in_row, keepdims=True)
+            row_mean = saturate(jnp.mean(new_row, axis=col_axis_in_row, keepdims=True))
+            # rsqrt(R / mean R) as rsqrt(R) sqrt(mean R): XLA divides through a reciprocal,
+            # which is subnormal (flushed to 0) for a saturated mean.
             out = (
                 _wide(g)
-                * jnp.expand_dims(jax.lax.rsqrt(new_row / row_mean), d_row)
+                * jnp.expand_dims(jax.lax.rsqrt(new_row) * jnp.sqrt(row_mean), d_row)
                 * jnp.expand_dims(jax.lax.rsqrt(new_col), d_col)
             )
             return (
@@ -117,9 +133,7 @@ def scale_by_factored_rms(
             )
 
         results = jax.tree.map(one, updates, state.v_row, state.v_col, state.v)
-        outer = jax.tree.structure(updates)
-        inner = jax.tree.structure((0, 0, 0, 0))
-        out, v_row, v_col, v = jax.tree.transpose(outer, inner, results)
+        out, v_row, v_col, v = tree_unzip(results, updates, 4)
         return out, FactoredState(safe_increment(state.count), v_row, v_col, v)
 
     return GradientTransformation(init, update)
@@ -127,8 +141,7 @@ def scale_by_factored_rms(
 
 def _split(count: jax.Array, params: Any, one: Any) -> FactoredState:
     results = jax.tree.map(one, params)
-    outer = jax.tree.structure(params)
-    v_row, v_col, v = jax.tree.transpose(outer, jax.tree.structure((0, 0, 0)), results)
+    v_row, v_col, v = tree_unzip(results, params, 3)
     return FactoredState(count, v_row, v_col, v)
 
 
@@ -140,6 +153,7 @@ def clip_by_block_rms(threshold: float) -> GradientTransformation:
     validation.positive("threshold", threshold)
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         d = value_at(threshold, None)
         return jax.tree.map(
             lambda u: (_wide(u) / jnp.maximum(1.0, _rms(u) / d)).astype(u.dtype), updates
@@ -157,7 +171,7 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         require_params(params, "scale_by_param_block_rms")
-        check_same_structure(updates, params, "updates", "params")
+        check_updates(updates, params, "params")
         floor = value_at(min_scale, None)
         return jax.tree.map(
             lambda u, p: (jnp.maximum(_rms(p), floor) * _wide(u)).astype(u.dtype),

@@ -13,9 +13,9 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule
-from optim._core.masks import MaskOrFn, resolve_mask
+from optim._core.masks import MaskOrFn, check_mask, resolve_mask
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import check_state, check_updates, require_params
 
 
 def _norm(x: jax.Array) -> jax.Array:
@@ -39,7 +39,7 @@ def scale_by_trust_ratio(
 
     def update(updates, state, params=None, **extra):
         require_params(params, "scale_by_trust_ratio")
-        check_same_structure(updates, params, "updates", "params")
+        check_updates(updates, params, "params")
 
         def one(u, w):
             w_norm = jnp.maximum(_norm(w), min_norm)
@@ -80,10 +80,13 @@ def scale_by_lars(
     validation.non_negative("trust_coefficient", trust_coefficient)
     validation.non_negative("weight_decay", weight_decay)
     validation.non_negative("eps", eps)
+    check_mask(weight_decay_mask, "weight_decay_mask")
+    check_mask(trust_ratio_mask, "trust_ratio_mask")
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScaleByLarsState, "scale_by_lars")
         require_params(params, "scale_by_lars")
-        check_same_structure(updates, params, "updates", "params")
+        check_updates(updates, params, "params")
         decay = value_at(weight_decay, state.count)
         decayed = resolve_mask(weight_decay_mask, params, "weight_decay_mask")
         rescaled = resolve_mask(trust_ratio_mask, params, "trust_ratio_mask")

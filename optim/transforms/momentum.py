@@ -8,8 +8,9 @@ import jax
 
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
+from optim._core.structure import check_state, check_updates
 from optim.tree import (
     bias_correction,
     tree_add_scaled,
@@ -39,13 +40,16 @@ def trace(
     the trace (the same rule as optax and PyTorch; identical for a constant eta). `decay` may
     be a schedule, e.g. the lecture's momentum raised from 0.5 to 0.9 as training settles.
     """
+    validation.boolean("nesterov", nesterov)
+    check_state_dtype("accumulator_dtype", accumulator_dtype)
     validation.in_range("decay", decay, 0.0, 1.0)
 
     def init(params):
         return TraceState(step_counter(), tree_zeros_like(params, accumulator_dtype))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.trace, "updates", "state.trace")
+        check_state(state, TraceState, "trace")
+        check_updates(updates, state.trace, "state.trace")
         momentum = value_at(decay, state.count)
         velocity = jax.tree.map(
             lambda g, v: (g + momentum * v).astype(v.dtype), updates, state.trace
@@ -69,13 +73,16 @@ def ema(
         m_t = decay * m_{t-1} + (1 - decay) * g_t          (m_0 = 0)
         u_t = m_t / (1 - decay**t)   with debias,   else   u_t = m_t
     """
+    validation.boolean("debias", debias)
+    check_state_dtype("accumulator_dtype", accumulator_dtype)
     validation.decay_rate("decay", decay)
 
     def init(params):
         return EmaState(step_counter(), tree_zeros_like(params, accumulator_dtype))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.ema, "updates", "state.ema")
+        check_state(state, EmaState, "ema")
+        check_updates(updates, state.ema, "state.ema")
         rate = value_at(decay, state.count)
         count = safe_increment(state.count)
         average = update_moment(updates, state.ema, rate, 1)

@@ -6,10 +6,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from _descent import validation
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter, value_at
+from optim._core.structure import check_state
 
 
 class AddNoiseState(NamedTuple):
@@ -17,12 +19,24 @@ class AddNoiseState(NamedTuple):
     rng_key: jax.Array  # raw uint32 key data, so the state is plain arrays (where, stack, save)
 
 
-def _key_data(key: Any) -> jax.Array:
+def _key_data(key: Any) -> Any:
+    """The raw data of `key`: a PRNG key (typed, or the raw uint32 data of one) or an integer
+    seed >= 0; anything else is a TypeError when the transform is built."""
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    if jnp.ndim(key) == 0:
-        return jax.random.key_data(jax.random.key(key))
-    return jnp.asarray(key, jnp.uint32)
+        return jax.random.key_data(key) if key.ndim == 0 else _bad_key(key)
+    if isinstance(key, jax.core.Tracer):
+        return jnp.asarray(key, jnp.uint32)  # raw data inside a traced program (a sweep)
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.key_data(jax.random.key(validation.integer("key", key, 0)))
+    array = np.asarray(key) if not isinstance(key, (str, bytes, bool, float)) else None
+    if array is not None and array.dtype == np.uint32 and array.shape == (2,):
+        return jnp.asarray(array)
+    return _bad_key(key)
+
+
+def _bad_key(key: Any) -> Any:
+    raise TypeError(f"key must be an integer seed >= 0 or a PRNG key (jax.random.key(seed)), "
+                    f"got {key!r}")
 
 
 def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientTransformation:
@@ -36,11 +50,13 @@ def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientT
     """
     validation.non_negative("eta", eta)
     validation.non_negative("gamma", gamma)
+    data = _key_data(key)
 
     def init(params):
-        return AddNoiseState(step_counter(), _key_data(key))
+        return AddNoiseState(step_counter(), jnp.array(data))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, AddNoiseState, "add_noise")
         count = safe_increment(state.count)
         t = count.astype(jnp.float32)
         sigma = jnp.sqrt(value_at(eta, state.count) / t ** value_at(gamma, state.count))

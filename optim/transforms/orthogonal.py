@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -9,8 +10,9 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
+from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
+from optim._core.structure import check_state, check_updates
 from optim.tree import tree_cast, tree_zeros_like, update_moment
 
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -78,11 +80,16 @@ def scale_by_muon(
     removes any scalar factor. optax's version debiases m_t, which changes the Nesterov mix
     during the first steps (without Nesterov both agree).
     """
+    validation.boolean("nesterov", nesterov)
+    check_state_dtype("mu_dtype", mu_dtype)
     validation.decay_rate("beta", beta)
     validation.non_negative("eps", eps)
     validation.integer("ns_steps", ns_steps, 1, concrete=False)
-    if len(ns_coeffs) != 3:
+    if not isinstance(ns_coeffs, (tuple, list)) or len(ns_coeffs) != 3:
         raise ValueError(f"ns_coeffs must be three numbers (a, b, c), got {ns_coeffs!r}")
+    for coefficient in ns_coeffs:
+        if not math.isfinite(validation.real("ns_coeffs", coefficient)):
+            raise ValueError(f"ns_coeffs must be three finite numbers (a, b, c), got {ns_coeffs!r}")
 
     def init(params):
         for path, p in jax.tree_util.tree_leaves_with_path(params):
@@ -95,7 +102,8 @@ def scale_by_muon(
         return ScaleByMuonState(step_counter(), tree_zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByMuonState, "scale_by_muon")
+        check_updates(updates, state.mu, "state.mu")
         b = value_at(beta, state.count)
         e = value_at(eps, state.count)
         mu = update_moment(updates, state.mu, b, 1)
@@ -107,7 +115,7 @@ def scale_by_muon(
 
         def one(g, n):
             fan_in, fan_out = n.shape
-            scale = max(1.0, fan_out / fan_in) ** 0.5
+            scale = max(1.0, fan_out / max(fan_in, 1)) ** 0.5  # a (0, n) leaf: no rows
             return (scale * orthogonalize_via_newton_schulz(n, ns_coeffs, ns_steps, e)).astype(
                 g.dtype
             )

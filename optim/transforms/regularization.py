@@ -8,9 +8,9 @@ import jax
 
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise_if
-from optim._core.masks import MaskOrFn, resolve_mask
+from optim._core.masks import MaskOrFn, check_mask, resolve_mask
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import check_state, check_updates, require_params
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -30,13 +30,15 @@ def add_decayed_weights(
     traced.
     """
     validation.non_negative("weight_decay", weight_decay)
+    check_mask(mask)
 
     def init(params):
         return AddDecayedWeightsState(step_counter())
 
     def update(updates, state, params=None, **extra):
+        check_state(state, AddDecayedWeightsState, "add_decayed_weights")
         require_params(params, "add_decayed_weights")
-        check_same_structure(updates, params, "updates", "params")
+        check_updates(updates, params, "params")
         decay = value_at(weight_decay, state.count)
         chosen = resolve_mask(mask, params)
         leaves, treedef = jax.tree.flatten(updates)

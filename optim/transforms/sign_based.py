@@ -14,15 +14,17 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure
-from optim.tree import tree_cast, tree_full_like, tree_zeros_like, update_moment
+from optim._core.structure import check_state, check_update_dtypes, check_updates
+from optim.tree import tree_cast, tree_full_like, tree_unzip, tree_zeros_like, update_moment
 
 
 def sign() -> GradientTransformation:
     """`u <- sign(g)`, entry by entry (signSGD, Bernstein et al. 2018)."""
 
     def update(updates, state, params=None, **extra):
+        check_update_dtypes(updates, params)
         return jax.tree.map(jnp.sign, updates), state
 
     return elementwise(GradientTransformation(lambda params: EmptyState(), update))
@@ -71,7 +73,8 @@ def scale_by_rprop(
         )
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.step_sizes, "updates", "state.step_sizes")
+        check_state(state, ScaleByRpropState, "scale_by_rprop")
+        check_updates(updates, state.step_sizes, "state.step_sizes")
         up, down = value_at(eta_plus, None), value_at(eta_minus, None)
         low, high = value_at(min_step_size, None), value_at(max_step_size, None)
 
@@ -87,8 +90,7 @@ def scale_by_rprop(
             return (step * jnp.sign(kept)).astype(g.dtype), kept.astype(prev.dtype), step
 
         results = jax.tree.map(one, updates, state.prev_grads, state.step_sizes)
-        outer = jax.tree.structure(updates)
-        out, kept, steps = jax.tree.transpose(outer, jax.tree.structure((0, 0, 0)), results)
+        out, kept, steps = tree_unzip(results, updates, 3)
         return out, ScaleByRpropState(safe_increment(state.count), steps, kept)
 
     return elementwise(GradientTransformation(init, update))
@@ -136,7 +138,8 @@ def scale_by_adaptive_gains(
         )
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.gains, "updates", "state.gains")
+        check_state(state, ScaleByAdaptiveGainsState, "scale_by_adaptive_gains")
+        check_updates(updates, state.gains, "state.gains")
         plus, times = value_at(increase, None), value_at(decrease, None)
         low, high = value_at(min_gain, None), value_at(max_gain, None)
 
@@ -170,6 +173,7 @@ def scale_by_lion(
     smaller than AdamW's (and a weight decay that much larger). Defaults from the paper
     (b1 = 0.9, b2 = 0.99), as optax.
     """
+    check_state_dtype("mu_dtype", mu_dtype)
     validation.decay_rate("b1", b1)
     validation.decay_rate("b2", b2)
 
@@ -177,7 +181,8 @@ def scale_by_lion(
         return ScaleByLionState(step_counter(), tree_zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra):
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_state(state, ScaleByLionState, "scale_by_lion")
+        check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         out = jax.tree.map(
             lambda g, m: jnp.sign(beta1 * m + (1 - beta1) * g.astype(m.dtype)).astype(g.dtype),

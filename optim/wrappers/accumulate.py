@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from _descent import validation
 from optim._core.base import (
@@ -18,8 +19,9 @@ from optim._core.base import (
     is_elementwise,
 )
 from optim._core.combine import call_update
+from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import as_transform, check_same_structure
+from optim._core.structure import as_transform, check_state, check_updates
 from optim.tree import tree_cast_like, tree_zeros_like
 
 
@@ -56,15 +58,22 @@ class MultiSteps:
         accumulator_dtype: Any = None,
     ) -> None:
         self.opt = as_transform(opt, "MultiSteps' inner optimizer")
-        if not callable(every_k_schedule):
+        check_state_dtype("accumulator_dtype", accumulator_dtype)
+        if callable(every_k_schedule):
+            validation.schedule("every_k_schedule", every_k_schedule)
+            first = every_k_schedule(0)
+            if not isinstance(first, jax.core.Tracer):
+                validation.integer("every_k_schedule(0)", np.asarray(first).item(), 1)
+        else:
             validation.integer("every_k_schedule", every_k_schedule, 1, concrete=False)
         self.every_k_schedule = every_k_schedule
-        self.use_grad_mean = use_grad_mean
+        self.use_grad_mean = validation.boolean("use_grad_mean", use_grad_mean)
         self.accumulator_dtype = accumulator_dtype
 
     def _k(self, gradient_step: jax.Array) -> jax.Array:
         k = self.every_k_schedule
-        return jnp.asarray(k(gradient_step) if callable(k) else k, jnp.int32)
+        # A schedule's k below 1 (checked at step 0, unknowable later) counts as 1.
+        return jnp.maximum(jnp.asarray(k(gradient_step) if callable(k) else k, jnp.int32), 1)
 
     def init(self, params: Params) -> MultiStepsState:
         return MultiStepsState(
@@ -77,7 +86,8 @@ class MultiSteps:
     def update(
         self, updates: Updates, state: MultiStepsState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, MultiStepsState]:
-        check_same_structure(updates, state.acc_grads, "updates", "state.acc_grads")
+        check_state(state, MultiStepsState, "MultiSteps")
+        check_updates(updates, state.acc_grads, "state.acc_grads")
         acc = jax.tree.map(lambda a, g: (a + g).astype(a.dtype), state.acc_grads, updates)
         k = self._k(state.gradient_step)
         emit = state.mini_step + 1 >= k

@@ -11,9 +11,10 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import GradientTransformation, Params, ScalarOrSchedule, elementwise
+from optim._core.precision import check_state_dtype
 from optim._core.state import find_states
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_same_structure, require_params
+from optim._core.structure import check_state, check_updates, require_params
 from optim.tree import tree_cast, tree_copy, tree_zeros_like
 from optim.wrappers.lookahead import LookaheadState
 from optim.wrappers.schedule_free import ScheduleFreeState, schedule_free_eval_params
@@ -44,6 +45,8 @@ def ema_params(
     bfloat16 params pass `dtype=jnp.float32`, as steps of `(1 - decay) * (p - a)` fall below
     bfloat16's resolution.
     """
+    validation.boolean("debias", debias)
+    check_state_dtype("dtype", dtype)
     if decay is not None:
         validation.decay_rate("decay", decay)
 
@@ -52,8 +55,9 @@ def ema_params(
         return EmaParamsState(step_counter(), jnp.zeros([], jnp.float32), average)
 
     def update(updates, state, params=None, **extra):
+        check_state(state, EmaParamsState, "ema_params")
         require_params(params, "ema_params")
-        check_same_structure(updates, state.averaged_params, "updates", "state.averaged_params")
+        check_updates(updates, state.averaged_params, "state.averaged_params")
         count = safe_increment(state.count)
         if decay is None:
             weight_sum = count.astype(jnp.float32)

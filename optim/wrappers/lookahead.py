@@ -16,7 +16,7 @@ from optim._core.base import (
 )
 from optim._core.combine import call_update
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import as_transform, check_same_structure, require_params
+from optim._core.structure import as_transform, check_state, check_updates, require_params
 from optim.tree import tree_copy
 
 
@@ -53,8 +53,9 @@ def lookahead(
         return LookaheadState(step_counter(), fast.init(params), tree_copy(params))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, LookaheadState, "lookahead")
         require_params(params, "lookahead")
-        check_same_structure(updates, state.slow_params, "updates", "state.slow_params")
+        check_updates(updates, state.slow_params, "state.slow_params")
         out, fast_state = call_update(fast, updates, state.fast_state, params, extra)
         alpha = value_at(slow_step_size, state.count)
         count = safe_increment(state.count)

@@ -20,8 +20,8 @@ import jax
 
 from optim._core.base import EmptyState, GradientTransformation, Params, elementwise
 from optim._core.combine import call_update
-from optim._core.masks import resolve, resolve_mask
-from optim._core.structure import as_transform
+from optim._core.masks import check_mask, resolve, resolve_mask
+from optim._core.structure import as_transform, check_state
 from optim.tree import tree_zeros_like
 
 
@@ -93,6 +93,7 @@ def partition(
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, PartitionState, "partition")
         labels = labels_of(updates if params is None else params)
         leaves, treedef = jax.tree.flatten(updates)
         if len(leaves) != len(labels):
@@ -126,6 +127,7 @@ def masked(
     non-float leaf (an integer step, say) can be left out of an optimizer this way. As optax.
     """
     inner = as_transform(inner, "masked's inner")
+    check_mask(mask)
 
     def keep_of(tree: Any) -> list[bool]:
         return resolve_mask(mask, tree)
@@ -134,6 +136,7 @@ def masked(
         return MaskedState(inner.init(_mask_tree(params, keep_of(params))))
 
     def update(updates, state, params=None, **extra):
+        check_state(state, MaskedState, "masked")
         keep = keep_of(updates if params is None else params)
         leaves, treedef = jax.tree.flatten(updates)
         masked_params = None if params is None else _mask_tree(params, keep)

@@ -12,6 +12,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation, elementwise
 from optim._core.steps import safe_increment, step_counter
+from optim._core.structure import check_state
 from optim.tree import tree_scale
 
 
@@ -70,13 +71,13 @@ def reduce_on_plateau(
 
     def init(params):
         dtype = scalar_dtype(params)
-        zero = step_counter()
+        # One buffer per field: a step that donates the state may not donate one twice.
         return ReduceLROnPlateauState(
-            count=zero,
+            count=step_counter(),
             scale=jnp.ones([], jnp.float32),
             best_value=jnp.asarray(jnp.inf, dtype),
-            plateau_count=zero,
-            cooldown_count=zero,
+            plateau_count=step_counter(),
+            cooldown_count=step_counter(),
             avg_value=jnp.zeros([], dtype),
         )
 
@@ -102,6 +103,7 @@ def reduce_on_plateau(
         )
 
     def update(updates, state, params=None, *, value=None, **extra):
+        check_state(state, ReduceLROnPlateauState, "reduce_on_plateau")
         if value is None:
             raise TypeError(
                 "reduce_on_plateau reads the loss: call update(grads, state, params, value=loss)"

@@ -17,7 +17,7 @@ from optim._core.base import (
 )
 from optim._core.combine import call_update
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import as_transform, check_same_structure, require_params
+from optim._core.structure import as_transform, check_state, check_updates, require_params
 from optim.tree import tree_add, tree_cast_like, tree_copy, tree_global_norm, tree_sub
 
 
@@ -53,6 +53,7 @@ def sam(
     `update(grads, state, params, grad_fn=lambda p: jax.grad(loss)(p, batch))`. rho = 0.05 is
     the paper's default; `eps` guards the division when the gradient is 0.
     """
+    validation.boolean("opaque_mode", opaque_mode)
     optimizer = as_transform(optimizer, "sam's optimizer")
     validation.non_negative("rho", rho)
     validation.non_negative("eps", eps)
@@ -73,10 +74,11 @@ def sam(
         return out, SAMState(safe_increment(state.count), opt_state, state.cache)
 
     def update(updates, state, params=None, *, grad_fn: Callable | None = None, **extra):
+        check_state(state, SAMState, "sam")
         require_params(params, "sam")
         if opaque_mode:
             return opaque_update(updates, state, params, grad_fn, extra)
-        check_same_structure(updates, state.cache, "updates", "state.cache")
+        check_updates(updates, state.cache, "state.cache")
         radius = value_at(rho, state.count // 2)
 
         def ascend(_):

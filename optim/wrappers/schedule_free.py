@@ -30,9 +30,10 @@ from optim._core.base import (
     is_elementwise,
 )
 from optim._core.combine import call_update
+from optim._core.precision import check_state_dtype
 from optim._core.state import one_state
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import as_transform, check_same_structure, require_params
+from optim._core.structure import as_transform, check_state, check_updates, require_params
 from optim.tree import tree_cast, tree_copy
 
 
@@ -65,11 +66,11 @@ def schedule_free(
     As optax's `contrib.schedule_free`, except that the step count starts at 0 for the
     learning rate here as in the base optimizer (optax reads schedule(t + 1) for the weights).
     """
+    check_state_dtype("state_dtype", state_dtype)
     base_optimizer = as_transform(base_optimizer, "schedule_free's base_optimizer")
     validation.in_range("b1", b1, 0.0, 1.0, low_open=True)
     validation.non_negative("weight_lr_power", weight_lr_power)
-    if not callable(learning_rate):
-        validation.non_negative("learning_rate", learning_rate)
+    validation.non_negative("learning_rate", learning_rate)
 
     def init(params):
         dtype = scalar_dtype(params)
@@ -83,8 +84,9 @@ def schedule_free(
         )
 
     def update(updates, state, params=None, **extra):
+        check_state(state, ScheduleFreeState, "schedule_free")
         require_params(params, "schedule_free")
-        check_same_structure(updates, state.z, "updates", "state.z")
+        check_updates(updates, state.z, "state.z")
         dtype = state.max_lr.dtype
         lr = jnp.asarray(value_at(learning_rate, state.count), dtype)
         max_lr = jnp.maximum(state.max_lr, lr)

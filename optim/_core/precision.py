@@ -1,0 +1,40 @@
+"""The dtypes of optimizer states.
+
+Moments keep their params' dtype (bfloat16 params keep bfloat16 moments: bfloat16 has
+float32's range), except float16: its range (6e-8 to 65504) cannot hold a squared gradient
+(1e-4 squared underflows to 0, 300 squared overflows) nor Adam's eps of 1e-8, so the moments
+of float16 params are float32 unless a `mu_dtype` / `nu_dtype` says otherwise. The updates are
+cast back to float16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def check_state_dtype(name: str, dtype: Any) -> None:
+    """None, or a floating dtype: an integer moment would round every update to 0."""
+    if dtype is None:
+        return
+    try:
+        kind = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a floating dtype or None, got {dtype!r}") from None
+    if not jnp.issubdtype(kind, jnp.floating):
+        raise TypeError(f"{name} must be a floating dtype or None, got {kind}")
+
+
+def moment_dtype(leaf: Any, dtype: Any = None) -> Any:
+    """`dtype`, or the leaf's own floating dtype widened from float16 to float32."""
+    if dtype is not None:
+        return jnp.dtype(dtype)
+    own = jnp.result_type(leaf)
+    return jnp.dtype(jnp.float32) if own == jnp.float16 else own
+
+
+def moments_like(params: Any, dtype: Any = None, value: float = 0.0) -> Any:
+    """`value` everywhere, with the params' structure and shapes, in `moment_dtype`."""
+    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, moment_dtype(p, dtype)), params)
