@@ -222,3 +222,18 @@ def test_same_updates_injected_inside_a_chain(name, runs):
     # Floats are injected; integers of integer parameters stay static.
     injected = {k: jnp.result_type(v) for k, v in state[1].hyperparams.items()}
     assert not {k: d for k, d in injected.items() if jnp.issubdtype(d, jnp.integer)}
+
+
+@pytest.mark.parametrize("name", REGISTRY)
+def test_init_gives_every_state_field_its_own_buffer(name):
+    """A step that donates params and state (`nets.make_train_step`, `optim.fused_step`) fails
+    when two leaves share a buffer ("Attempt to donate the same buffer twice"): init must give
+    each field, and each field apart from the params, a buffer of its own."""
+    e = REGISTRY[name]
+    params = params_like()
+    if e.select is not None:
+        params = e.select(params)
+    state = e.build().init(params)
+    leaves = [x for x in jax.tree.leaves((params, state)) if isinstance(x, jax.Array) and x.size]
+    pointers = [x.unsafe_buffer_pointer() for x in leaves]
+    assert len(set(pointers)) == len(pointers), f"{name}: two leaves share a buffer"

@@ -198,39 +198,22 @@ def test_only_undeclared_transforms_are_checked_on_their_jaxprs(key, jaxpr_check
 # -- every fusable transform under fused_step --------------------------------------------------
 
 
-def shares_a_buffer(fields):
-    """The transforms whose init gives two fields of the state one buffer: a step donating the
-    state fails, leaf by leaf as fused (a library bug, reported; the test fails once fixed)."""
-    return pytest.mark.xfail(
-        strict=True,
-        raises=jax.errors.JaxRuntimeError,
-        reason=f"{fields} share one buffer at init: 'Attempt to donate the same buffer twice'",
-    )
-
-
 # name: (transform, the comparison with the per-leaf path). Bit for bit, except within the
 # existing tests' tolerances: a few units in the last place for adagrad's flat buffers
-# (fused_helpers.ROUNDING) and lookahead's sync (a multiply-add XLA contracts in one program and
-# not the other), and rtol 1e-5 for an active global-norm clip, whose norm is summed in another
+# (fused_helpers.ROUNDING), lookahead's sync and apply_if_finite's guarded moments (a
+# multiply-add XLA contracts in one program and not the other), and rtol 1e-5 for an active global-norm clip, whose norm is summed in another
 # order (test_fused.py::test_global_norm_clip_is_the_same_norm).
 FUSED_STEP = {
     name: (make, assert_bitwise) for name, make in DECLARED.items() if name != "reduce_on_plateau"
 }
 FUSED_STEP["adagrad"] = (DECLARED["adagrad"], assert_rounding_close)
 FUSED_STEP["lookahead_adam"] = (DECLARED["lookahead_adam"], assert_rounding_close)
+FUSED_STEP["apply_if_finite_adam"] = (DECLARED["apply_if_finite_adam"], assert_rounding_close)
 FUSED_STEP["clip_by_global_norm"] = (
     DECLARED["clip_by_global_norm"],
     lambda a, b, what: chex.assert_trees_all_close(a, b, rtol=1e-5, atol=1e-6),
 )
 FUSED_STEP["optax_adam"] = (lambda: optax.adam(1e-2), assert_bitwise)  # through the jaxpr check
-BROKEN = {
-    "amsgrad": shares_a_buffer("nu and nu_max"),
-    "adamax": shares_a_buffer("mu and nu"),
-    "radam": shares_a_buffer("mu and nu"),
-    "adabelief": shares_a_buffer("mu and nu"),
-    "adadelta": shares_a_buffer("e_g and e_x"),
-    "apply_if_finite_adam": shares_a_buffer("count, notfinite_count and total_notfinite"),
-}
 STEPS = 8  # an even number: MultiSteps(k=2) and two-call SAM end on a whole step
 
 
@@ -254,8 +237,7 @@ QUICK = {"adam", "clip_by_global_norm", "MultiSteps_adam", "sam", "optax_adam"}
 
 
 def fused_step_case(name):
-    marks = [BROKEN[name]] if name in BROKEN else []
-    return pytest.param(name, marks=marks if name in QUICK else [*marks, pytest.mark.slow])
+    return pytest.param(name, marks=[] if name in QUICK else [pytest.mark.slow])
 
 
 @pytest.mark.parametrize("name", [fused_step_case(n) for n in FUSED_STEP])
@@ -274,9 +256,7 @@ def test_fused_step_of_every_fusable_transform(name, key):
     assert not jnp.array_equal(out["dense"]["w"], params["dense"]["w"])  # the steps moved it
 
 
-@pytest.mark.parametrize(
-    "donate", [pytest.param(True, marks=shares_a_buffer("count, plateau_count and cooldown_count")), False]
-)
+@pytest.mark.parametrize("donate", [True, False])
 def test_reduce_on_plateau_fused_with_its_value(donate, key):
     """reduce_on_plateau reads `value=`, which fused_step does not pass: a jitted step of
     `fused(chain(sgd, reduce_on_plateau))` that passes it gives the per-leaf numbers, and the

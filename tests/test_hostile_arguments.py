@@ -161,8 +161,8 @@ def test_keys_are_checked_when_built():
 
 def test_bad_states_are_named():
     params = jnp.ones(2)
-    with pytest.raises(ValueError, match=r"needs the tuple of 2 states its init returns, got "
-                                         r"NoneType"):
+    with pytest.raises(ValueError, match=r"^chain of 2 transforms got a state of type "
+                                         r"NoneType; it needs the tuple of 2 states"):
         optim.adam().update(params, None, params)
     with pytest.raises(TypeError, match=r"scale_by_adam's update got a state of type "
                                         r"ScaleByRmsState; it needs the ScaleByAdamState"):

@@ -49,7 +49,7 @@ BAD = [
     (optim.scale_by_adaptive_gains, {"max_gain": 0.5}, "max_gain"),
     (optim.add_decayed_weights, {"weight_decay": -1e-4}, "weight_decay"),
     (optim.sgd, {"learning_rate": -0.01}, "learning_rate"),
-    (optim.sgd, {"momentum": 1.5}, "decay"),  # trace's name for it
+    (optim.sgd, {"momentum": 1.5}, "momentum"),  # the user's name, not trace's "decay"
     (optim.adagrad, {"initial_accumulator_value": -0.1}, "initial_accumulator_value"),
     (optim.rmsprop, {"decay": 1.2}, "decay"),
     (optim.rmsprop, {"learning_rate": -1e-3}, "learning_rate"),

@@ -72,10 +72,11 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         if not isinstance(state, tuple) or len(state) != len(transforms):
-            got = f"{len(state)} parts" if isinstance(state, tuple) else type(state).__name__
+            got = f"{len(state)} parts" if isinstance(state, tuple) else (
+                f"type {type(state).__name__}")
             raise ValueError(
-                f"a chain of {len(transforms)} transforms needs the tuple of {len(transforms)} "
-                f"states its init returns, got {got}"
+                f"chain of {len(transforms)} transforms got a state of {got}; it needs the "
+                f"tuple of {len(transforms)} states its init returns"
             )
         new_state = []
         for t, keep, s in zip(transforms, filters, state, strict=True):

@@ -93,8 +93,8 @@ def lbfgs_run(grad, x0, steps, learning_rate, memory_size=10, scale_init_precond
             s, y = x - x_prev, g - g_prev
             if s @ y > np.finfo(np.float64).eps * np.linalg.norm(s) * np.linalg.norm(y):
                 pairs = (pairs + [(s, y)])[-memory_size:]
-        if not pairs:
-            gamma = _first_step_scale(g)
+        if not pairs:  # the first step (or after a restart): capped when scaling, else g
+            gamma = _first_step_scale(g) if scale_init_precond else 1.0
         elif scale_init_precond:
             s, y = pairs[-1]
             gamma = (s @ y) / (y @ y)
