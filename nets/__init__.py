@@ -10,6 +10,7 @@ from nets.comparison.protocol import (
     learning_rate_grid,
 )
 from nets.comparison.statistics import Summary, summarize, welch_p_value
+from nets.checkpoints import restore_checkpoint, save_checkpoint
 from nets.data import (
     Dataset,
     Split,
@@ -131,6 +132,8 @@ __all__: list[str] = [
     "seed_keys",
     "snapshot_ensemble",
     "softmax_cross_entropy",
+    "save_checkpoint",
+    "restore_checkpoint",
     "split_indices",
     "standard_normal",
     "sweep",

@@ -6,11 +6,23 @@ leaves out the tests marked slow: subprocesses, real training runs, the contract
 float64 and bfloat16 and op by op, and the heaviest compile-bound parametrizations (each
 family keeps a case or more in float32)."""
 
+import os
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Outside CI, compiled programs are kept in .jax_cache/ (jax's persistent compilation cache):
+# the suite is compile-bound, and a second run of the quick subset takes about half the time.
+# CI starts from a fresh clone, where the cache would only cost its writes.
+if not os.environ.get("CI"):
+    jax.config.update("jax_compilation_cache_dir",
+                      str(Path(__file__).resolve().parent.parent / ".jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture

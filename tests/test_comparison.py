@@ -155,6 +155,7 @@ def test_the_choice_follows_validation_not_test(digits):
     assert outcome.summary.mean == pytest.approx(test_by_rate[0])
 
 
+@pytest.mark.slow
 def test_regression_compares_the_loss():
     data = nets.make_regression(n=300, seed=0)
     model = nets.MLP((data.num_features, 8, 1))
@@ -220,6 +221,7 @@ def test_bad_arguments(digits):
         run(batch_size=0)
 
 
+@pytest.mark.slow
 def test_schedule_free_is_evaluated_at_its_averaged_params(digits):
     """eval_params=True: a schedule-free run is judged at x, not at the gradient point y."""
     kw = dict(grid={"learning_rate": [0.5]}, val=digits.val, test=digits.test,

@@ -107,6 +107,7 @@ def test_a_nan_validation_loss_stops_the_run(digits):
                  optim.sgd(0.01), digits.train, val=val, epochs=3, batch_size=32, patience=1)
 
 
+@pytest.mark.slow
 def test_float16_training_reaches_the_float32_accuracy(digits):
     """Adam's moments are float32 for float16 params (optim/_core/precision.py): an MLP trained
     in float16 on the digits is within a point of the float32 run."""

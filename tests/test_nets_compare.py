@@ -95,6 +95,7 @@ def test_module_entry_point():
         assert option in done.stdout
 
 
+@pytest.mark.slow
 def test_another_dataset_and_any_alias_in_process():
     report = compare.run(dataset="breast_cancer", optimizers=["adam", "lion"], epochs=1,
                          batch_size=16, hidden=(8,), seeds=(0, 1), grid_points=2, out=None,
@@ -107,6 +108,7 @@ def test_another_dataset_and_any_alias_in_process():
     assert {row["optimizer"] for row in report["landscapes"]} == {"adam"}
 
 
+@pytest.mark.slow
 def test_lr_range_gives_every_optimizer_the_same_grid():
     report = compare.run(dataset="breast_cancer", optimizers=["sgd", "adam"], epochs=1,
                          batch_size=32, hidden=(4,), seeds=(0, 1), grid_points=3,

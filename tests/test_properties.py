@@ -24,7 +24,7 @@ ALIASES = {
     "noisy_sgd": optim.noisy_sgd, "schedule_free_sgd": optim.schedule_free_sgd,
     "schedule_free_adamw": optim.schedule_free_adamw,
 }
-QUICK = {"adam", "adafactor", "muon"}  # the quick subset keeps these; the others are slow
+QUICK = {"adam"}  # the quick subset keeps this one; the others are slow
 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
 

@@ -33,3 +33,23 @@ def test_the_first_example_runs_as_written(capsys):
     value, count = capsys.readouterr().out.split()
     assert float(value) < 1e-3
     assert int(count) == 200
+
+
+def _section_blocks(title: str) -> list[str]:
+    section = re.search(rf"### {title}\n(.*?)\n### ", README, re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+@pytest.mark.slow
+def test_the_checkpoint_examples_run_as_written(capsys, tmp_path, monkeypatch):
+    blocks = _section_blocks("Checkpoints and resuming")
+    assert len(blocks) == 2
+    for block in blocks:  # each writes to /tmp/descent-*; run them in a directory of their own
+        code = block.replace("/tmp/descent-", f"{tmp_path}/descent-")
+        exec(compile(code, "README checkpoints", "exec"), {})
+    printed = capsys.readouterr().out.replace(f"{tmp_path}/descent-", "/tmp/descent-")
+    epochs_and_steps, error = printed.strip().split("\n")
+    claimed = re.findall(r"# (\d+ \d+)$", blocks[0], re.M)
+    assert epochs_and_steps == claimed[0]
+    said = " ".join(line[2:] for line in blocks[1].splitlines() if line.startswith("# "))
+    assert error == said

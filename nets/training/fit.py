@@ -11,11 +11,18 @@ the history, early stopping on the validation loss (stop when it has not improve
 `min_delta` for `patience` epochs; with `restore_best` return the best epoch's params), the
 progress bar, and divergence: the first NaN or Inf loss or params raises `DivergenceError`
 naming the step, with the last finite params in `error.params`.
+
+With `checkpoint_dir`, the whole state of the run (params, optimizer state, step counters,
+early-stopping memory and best params, history) is checkpointed every `checkpoint_every`
+epochs and at the end (`nets/training/resume.py`); `resume=True` continues from the latest
+complete checkpoint. Epoch `e` always shuffles with `fold_in(key, e)` and the step counters
+are restored, so a resumed run ends bit for bit where the uninterrupted one ends.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +54,7 @@ from nets.training.inputs import (
     resolve_metric,
 )
 from nets.training.results import DivergenceError, FitResult, History
+from nets.training.resume import check_settings, floats, key_record, open_run, should_save
 
 
 def _prepare(model, loss, optimizer, train, val, *, batch_size, metric, max_steps, tol_params,
@@ -121,6 +129,13 @@ class _EarlyStopping:
         self.waited += 1
         return self.patience is not None and self.waited >= self.patience
 
+    def record(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "waited": self.waited}
+
+    def restore(self, record: dict[str, Any], best_params: Any) -> None:
+        self.best_loss, self.best_epoch = float(record["best_loss"]), record["best_epoch"]
+        self.waited, self.best_params = int(record["waited"]), best_params
+
 
 def _empty_history(metric_name: str | None) -> History:
     return History(
@@ -134,6 +149,28 @@ def _empty_history(metric_name: str | None) -> History:
         seconds=[],
         metric_name=metric_name,
     )
+
+
+def _history_record(history: History) -> dict[str, Any]:
+    record = {name: floats(getattr(history, name)) for name in _EPOCH_FIELDS}
+    record["step_loss"] = floats(history.step_loss)
+    lrs = history.step_learning_rate
+    record["step_learning_rate"] = None if lrs is None else floats(lrs)
+    return record
+
+
+def _history_from(record: dict[str, Any], metric_name: str | None) -> History:
+    lrs = record["step_learning_rate"]
+    return History(
+        step_loss=np.asarray(record["step_loss"], np.float64),
+        step_learning_rate=None if lrs is None else np.asarray(lrs, np.float64),
+        metric_name=metric_name,
+        **{name: [float(v) for v in record[name]] for name in _EPOCH_FIELDS},
+    )
+
+
+_EPOCH_FIELDS = ("train_loss", "train_metric", "val_loss", "val_metric", "learning_rate",
+                 "seconds")
 
 
 def _divergence(history, params, opt_state, steps, epoch, loss) -> DivergenceError:
@@ -169,6 +206,10 @@ def fit(
     drop_last: bool = True,
     shuffle: bool = True,
     progress: bool | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    keep: int | None = 3,
+    resume: bool = False,
 ) -> FitResult:
     """Train `params` of `model` on `train` by minimizing `loss` with `optimizer`.
 
@@ -183,6 +224,14 @@ def fit(
     with `val` and `patience`, early stopping that restores the best epoch's params
     (`restore_best`). `opt_state` continues a previous run (default: `optimizer.init`).
     `progress` shows a tqdm bar (default: only when stderr is a terminal).
+
+    Checkpoints: with `checkpoint_dir`, the run's whole state is saved there (orbax, atomic)
+    after every `checkpoint_every` epochs and after the last, keeping the latest `keep` (None:
+    all). `resume=True` continues from the latest complete checkpoint (or starts afresh when
+    there is none; `params` and `opt_state` are then only templates) and ends bit for bit
+    where the uninterrupted run with the same arguments ends; a run that had finished returns
+    its result, and a larger `epochs` extends it. Without `resume`, a `checkpoint_dir` that
+    already holds checkpoints is refused (`FileExistsError`).
 
     The caller's `params` are copied, not donated, and stay usable. Raises `DivergenceError`
     at the first step with a NaN or Inf loss or params, carrying the last finite params.
@@ -200,6 +249,8 @@ def fit(
         raise ValueError("the initial params contain NaN or Inf")
     check_data(config.apply_fn, params, loss, {"train": train, "val": val})
     key = jax.random.key(0) if key is None else key
+    run, every = open_run(checkpoint_dir, checkpoint_every=checkpoint_every, keep=keep,
+                          resume=resume)
     epoch_fn, evaluate_fn = jitted_epoch(config), _evaluator(config)
 
     # Copies, because the epoch function donates (invalidates) what it is given; one buffer
@@ -208,64 +259,103 @@ def fit(
     opt_state = jax.tree.map(jnp.copy, optimizer.init(params) if opt_state is None else opt_state)
     counters = initial_counters()
     history = _empty_history(metric_name)
-    step_losses: list[np.ndarray] = []
-    step_lrs: list[np.ndarray] = []
     has_lr = learning_rate_of(jax.eval_shape(optimizer.init, params)) is not None
     stopping = _EarlyStopping(patience, min_delta, restore_best and patience is not None)
     reason = REASONS[RUNNING]
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = _progress_bar(epochs, show, num_batches(len(train), batch_size, drop_last=drop_last))
-    epochs_run, steps_after = 0, 0
+    settings = {
+        "key": key_record(key), "batch_size": config.batch_size, "drop_last": config.drop_last,
+        "shuffle": config.shuffle, "max_steps": config.max_steps,
+        "tol_params": config.tol_params, "tol_loss": config.tol_loss, "patience": patience,
+        "min_delta": float(min_delta), "restore_best": bool(restore_best),
+        "metric_name": metric_name, "train_size": len(train),
+        "val_size": None if val is None else len(val),
+    }
+    epochs_run, steps_after, finished = 0, 0, False
     try:
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            steps_before = steps_after
-            params, opt_state, counters, losses, lrs = epoch_fn(
-                params, opt_state, counters, jax.random.fold_in(key, epoch), train
-            )
-            metrics = evaluate_fn(params, train, val)
-            (steps_after, _, status), losses, lrs, metrics = jax.device_get(
-                (counters, losses, lrs, metrics)
-            )
-            steps_after, status = int(steps_after), int(status)
-            history.seconds.append(time.perf_counter() - start)
-            epochs_run = epoch + 1
-            taken = steps_after - steps_before
-            step_losses.append(np.asarray(losses[:taken], np.float64))
-            step_lrs.append(np.asarray(lrs[:taken], np.float64))
-            history.step_loss = np.concatenate(step_losses)
-            history.step_learning_rate = np.concatenate(step_lrs) if has_lr else None
-            if status == DIVERGED:
-                raise _divergence(history, params, opt_state, steps_after, epoch,
-                                  float(losses[taken]))
-            train_loss, train_metric, val_loss, val_metric = (float(m) for m in metrics)
-            if val is not None and not math.isfinite(val_loss):
-                raise DivergenceError(
-                    f"the validation loss is {val_loss} after epoch {epoch} (step {steps_after}),"
-                    " while the training steps were finite: the model overflows on the "
-                    "validation inputs. error.params holds the params after that epoch.",
-                    step=steps_after, epoch=epoch, loss=val_loss, params=params,
-                    opt_state=opt_state, history=history,
+        if run is not None and run.latest() is not None:
+            state = {"params": params, "opt_state": opt_state, "counters": counters,
+                     "best_params": params if stopping.keep_best else None}
+            state, meta = run.restore(run.latest(), like=state,
+                                      what="this call's params and optimizer state")
+            check_settings(run, meta["settings"], settings)
+            params, opt_state, counters = state["params"], state["opt_state"], state["counters"]
+            stopping.restore(meta["stopping"], state["best_params"])
+            history = _history_from(meta["history"], metric_name)
+            epochs_run, steps_after = int(meta["epochs_run"]), int(counters[0])
+            reason, finished = meta["reason"], meta["reason"] != REASONS[RUNNING]
+            if epochs_run > epochs:
+                raise ValueError(f"resume=True: the checkpointed run has done {epochs_run} "
+                                 f"epochs, more than epochs={epochs}")
+        step_losses = [history.step_loss]
+        step_lrs = [np.zeros(0) if history.step_learning_rate is None
+                    else history.step_learning_rate]
+        show = sys.stderr.isatty() if progress is None else bool(progress)
+        bar = _progress_bar(epochs, show, num_batches(len(train), batch_size,
+                                                      drop_last=drop_last), epochs_run)
+        try:
+            for epoch in range(epochs_run, epochs if not finished else epochs_run):
+                start = time.perf_counter()
+                steps_before = steps_after
+                params, opt_state, counters, losses, lrs = epoch_fn(
+                    params, opt_state, counters, jax.random.fold_in(key, epoch), train
                 )
-            history.train_loss.append(train_loss)
-            history.train_metric.append(train_metric)
-            history.val_loss.append(val_loss)
-            history.val_metric.append(val_metric)
-            history.learning_rate.append(float(lrs[taken - 1]) if taken and has_lr else math.nan)
+                metrics = evaluate_fn(params, train, val)
+                (steps_after, _, status), losses, lrs, metrics = jax.device_get(
+                    (counters, losses, lrs, metrics)
+                )
+                steps_after, status = int(steps_after), int(status)
+                history.seconds.append(time.perf_counter() - start)
+                epochs_run = epoch + 1
+                taken = steps_after - steps_before
+                step_losses.append(np.asarray(losses[:taken], np.float64))
+                step_lrs.append(np.asarray(lrs[:taken], np.float64))
+                history.step_loss = np.concatenate(step_losses)
+                history.step_learning_rate = np.concatenate(step_lrs) if has_lr else None
+                if status == DIVERGED:
+                    raise _divergence(history, params, opt_state, steps_after, epoch,
+                                      float(losses[taken]))
+                train_loss, train_metric, val_loss, val_metric = (float(m) for m in metrics)
+                if val is not None and not math.isfinite(val_loss):
+                    raise DivergenceError(
+                        f"the validation loss is {val_loss} after epoch {epoch} (step "
+                        f"{steps_after}), while the training steps were finite: the model "
+                        "overflows on the validation inputs. error.params holds the params "
+                        "after that epoch.",
+                        step=steps_after, epoch=epoch, loss=val_loss, params=params,
+                        opt_state=opt_state, history=history,
+                    )
+                history.train_loss.append(train_loss)
+                history.train_metric.append(train_metric)
+                history.val_loss.append(val_loss)
+                history.val_metric.append(val_metric)
+                history.learning_rate.append(
+                    float(lrs[taken - 1]) if taken and has_lr else math.nan)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+                if status != RUNNING:
+                    reason = REASONS[status]
+                elif val is not None and stopping.should_stop(epoch, val_loss, params):
+                    reason = "early_stopping"
+                    if stopping.best_params is not None:
+                        params = stopping.best_params
+                done = reason != REASONS[RUNNING]
+                if should_save(run, epochs_run, every, done or epochs_run == epochs):
+                    run.save(epochs_run, {
+                        "params": params, "opt_state": opt_state, "counters": counters,
+                        "best_params": stopping.best_params if stopping.keep_best else None,
+                    }, {
+                        "epochs_run": epochs_run, "reason": reason, "settings": settings,
+                        "stopping": stopping.record(), "history": _history_record(history),
+                    })
+                if done:
+                    break
+        finally:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-            if status != RUNNING:
-                reason = REASONS[status]
-                break
-            if val is not None and stopping.should_stop(epoch, val_loss, params):
-                reason = "early_stopping"
-                if stopping.best_params is not None:
-                    params = stopping.best_params
-                break
+                bar.close()
     finally:
-        if bar is not None:
-            bar.close()
+        if run is not None:
+            run.close()
     return FitResult(
         params=params,
         opt_state=opt_state,
@@ -277,12 +367,13 @@ def fit(
     )
 
 
-def _progress_bar(epochs: int, show: bool, steps_per_epoch: int) -> Any:
+def _progress_bar(epochs: int, show: bool, steps_per_epoch: int, done: int = 0) -> Any:
     if not show:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=epochs, unit="epoch", desc=f"fit ({steps_per_epoch} steps/epoch)")
+    return tqdm(total=epochs, initial=done, unit="epoch",
+                desc=f"fit ({steps_per_epoch} steps/epoch)")
 
 
 def evaluate(

@@ -19,6 +19,11 @@ compiled program.
 
 A seed sets the initial params and the minibatch order. A configuration that diverges (NaN or
 Inf loss) stops updating and is reported as diverged instead of raising.
+
+With `checkpoint_dir`, every run's params, state and counters and the curves so far are
+checkpointed every `checkpoint_every` epochs and after the last; `resume=True` continues a
+sweep from its latest complete checkpoint and ends bit for bit where the uninterrupted sweep
+ends (epoch `e` of every run shuffles with `fold_in(shuffle_key, e)`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -47,6 +53,13 @@ from nets.training.epoch import (
 )
 from nets.training.inputs import Loss, as_split, check_data, positive_count
 from nets.training.results import SweepResult
+from nets.training.resume import (
+    check_settings,
+    curves_from,
+    curves_record,
+    open_run,
+    should_save,
+)
 
 
 def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -170,6 +183,10 @@ def sweep(
     evaluate_train: bool = True,
     eval_params: bool = False,
     raise_if_diverged: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    keep: int | None = 3,
+    resume: bool = False,
 ) -> SweepResult:
     """Train `model` for every combination of `grid` values and `seeds`, as one program.
 
@@ -186,26 +203,49 @@ def sweep(
     - `eval_params=True` evaluates each run at `optim.eval_params(state, params)` where the
       optimizer keeps such params (an EMA, lookahead's slow weights, schedule-free's x);
     - `raise_if_diverged=False` returns a result with `best` None when every configuration
-      diverged, instead of raising `FloatingPointError`.
+      diverged, instead of raising `FloatingPointError`;
+    - `checkpoint_dir`, `checkpoint_every`, `keep`, `resume`: checkpoints and resuming, as
+      in `nets.fit` (`seconds` and `epoch_seconds` then count this call's epochs only).
     """
     epochs = positive_count("epochs", epochs)
     setup = _prepare(model, loss, factory, train, grid=grid, batch_size=batch_size, seeds=seeds,
                      val=val, test=test, fixed=fixed, metric=metric, drop_last=drop_last,
                      shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params)
+    run, every = open_run(checkpoint_dir, checkpoint_every=checkpoint_every, keep=keep,
+                          resume=resume)
     start = time.perf_counter()
     params, states, counters, shuffle_keys = _starts(model, setup)
     program = _program(setup.config, setup.options)
-    step_losses, metrics, epoch_seconds = [], [], []
-    for epoch in range(epochs):
-        began = time.perf_counter()
-        params, states, counters, losses, scores = program(
-            params, states, counters, shuffle_keys, jnp.asarray(epoch, jnp.int32), setup.train,
-            setup.val,
-        )
-        jax.block_until_ready(scores)
-        epoch_seconds.append(time.perf_counter() - began)
-        step_losses.append(losses)
-        metrics.append(scores)
+    step_losses, metrics, epoch_seconds, done = [], [], [], 0
+    settings = _settings(setup, factory, fixed)
+    try:
+        if run is not None and run.latest() is not None:
+            like = {"params": params, "states": states, "counters": counters}
+            state, meta = run.restore(run.latest(), like=like, what="this sweep's runs")
+            check_settings(run, meta["settings"], settings)
+            params, states, counters = state["params"], state["states"], state["counters"]
+            done = int(meta["epochs_run"])
+            if done > epochs:
+                raise ValueError(f"resume=True: the checkpointed sweep has done {done} epochs, "
+                                 f"more than epochs={epochs}")
+            step_losses, metrics = curves_from(meta["curves"])
+        for epoch in range(done, epochs):
+            began = time.perf_counter()
+            params, states, counters, losses, scores = program(
+                params, states, counters, shuffle_keys, jnp.asarray(epoch, jnp.int32),
+                setup.train, setup.val,
+            )
+            jax.block_until_ready(scores)
+            epoch_seconds.append(time.perf_counter() - began)
+            step_losses.append(losses)
+            metrics.append(scores)
+            if should_save(run, epoch + 1, every, epoch + 1 == epochs):
+                run.save(epoch + 1, {"params": params, "states": states, "counters": counters},
+                         {"epochs_run": epoch + 1, "settings": settings,
+                          "curves": curves_record(step_losses, metrics)})
+    finally:
+        if run is not None:
+            run.close()
     test_scores = (jnp.full(len(setup.runs), jnp.nan),) * 2
     if setup.test is not None:
         test_scores = _test_program(setup.config, setup.options[1])(params, states, setup.test)
@@ -214,6 +254,20 @@ def sweep(
     seconds = time.perf_counter() - start
     return _result(setup, params, np.asarray(steps), np.asarray(status), step_losses, metrics,
                    test_scores, seconds, epoch_seconds, raise_if_diverged)
+
+
+def _settings(setup: _Setup, factory: Callable, fixed: Mapping[str, Any] | None) -> dict:
+    """What a sweep's checkpoints must agree on with the call that resumes it."""
+    config = setup.config
+    return {
+        "factory": getattr(factory, "__qualname__", repr(factory)),
+        "grid": {name: [float(v[i]) for v in setup.configs] for i, name in enumerate(setup.names)},
+        "seeds": [int(seed) for seed in dict.fromkeys(seed for _, seed in setup.runs)],
+        "fixed": {name: repr(value) for name, value in sorted(dict(fixed or {}).items())},
+        "batch_size": config.batch_size, "drop_last": config.drop_last, "shuffle": config.shuffle,
+        "options": list(setup.options), "metric_name": setup.metric_name,
+        "sizes": [None if split is None else len(split) for split in (setup.train, setup.val)],
+    }
 
 
 def _result(setup, params, steps, status, step_losses, metrics, test_scores, seconds,
