@@ -11,6 +11,7 @@ from nets.comparison.protocol import (
 )
 from nets.comparison.statistics import Summary, summarize, welch_p_value
 from nets.checkpoints import restore_checkpoint, save_checkpoint
+from nets.distributed import init_distributed
 from nets.data import (
     Dataset,
     Split,
@@ -133,6 +134,7 @@ __all__: list[str] = [
     "snapshot_ensemble",
     "softmax_cross_entropy",
     "save_checkpoint",
+    "init_distributed",
     "restore_checkpoint",
     "split_indices",
     "standard_normal",

@@ -173,11 +173,13 @@ def run(
     jobs: int | None = None,
     landscapes: Sequence[str] = tuple(LANDSCAPES),
     log: Callable[[str], None] | None = print,
+    sharding: str | None = None,
 ) -> dict[str, Any]:
     """Compare `optimizers` (names, see `nets.available_contenders`) on `dataset`; return the
     report (what `--json` writes). `lr_range=(low, high)` gives every optimizer that range
     instead of `lr_span` around its own rate. The lectures' optimizers also run on each of
-    `landscapes` while the training programs compile. Plots go into `out` (None: none)."""
+    `landscapes` while the training programs compile. Plots go into `out` (None: none).
+    `sharding="data"` splits every batch over all devices."""
     times: dict[str, float] = {}
     start = time.perf_counter()
     data = data_lib.load(dataset, seed=split_seed)
@@ -199,6 +201,7 @@ def run(
     comparison = compare_optimizers(
         model, loss, entrants, data, seeds=seeds, epochs=epochs, batch_size=batch_size,
         grid_points=grid_points, lr_span=lr_span, grids=grids, target=target, jobs=jobs,
+        sharding=sharding,
         log=log, while_compiling=while_compiling,
     )
     times["compile and train"] = time.perf_counter() - began
@@ -278,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lr_span=args.lr_span, lr_range=args.lr_range, target=target,
         split_seed=args.split_seed, hidden=args.hidden, activation=args.activation,
         out=args.out, jobs=args.jobs, landscapes=() if args.no_landscapes else tuple(LANDSCAPES),
+        sharding=args.sharding,
     )
     comparison = report.pop("comparison")
     print()

@@ -10,6 +10,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+
 from nets import data as data_lib
 from nets.comparison.contenders import available_contenders
 from nets.data import num_batches
@@ -95,6 +97,8 @@ def parser(optimizers: Sequence[str]) -> argparse.ArgumentParser:
                    help="skip the runs on the landscapes (lecture_quadratic, rosenbrock)")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="threads compiling the programs (default: one per CPU)")
+    p.add_argument("--sharding", choices=["data"], default=None,
+                   help="split every batch over all local devices (data parallel)")
     return p
 
 
@@ -130,6 +134,9 @@ def parse_arguments(argv: Sequence[str] | None, *, optimizers: Sequence[str],
         num_batches(len(data.train), args.batch_size)
     except ValueError as error:
         p.error(f"--batch-size: {error}")
+    if args.sharding and args.batch_size % jax.device_count():
+        p.error(f"--sharding data splits each batch over the {jax.device_count()} devices: "
+                f"--batch-size {args.batch_size} must be a multiple of {jax.device_count()}")
     if args.target is not None:
         low_ok = args.target > 0
         if not (math.isfinite(args.target) and low_ok and (

@@ -14,6 +14,7 @@ Every public name is importable from here. The rooms behind them:
     wrappers/      transforms around another optimizer
     second_order/  Newton, BFGS, L-BFGS, line searches, minimize
     flat/          the flat fast path for many leaves (fused)
+    sharding       state_shardings: the state's placement for jit's out_shardings
     landscapes     the lectures' test functions;  analysis: curvature, learning rates
     states         every optimizer state type, by name
 """
@@ -121,6 +122,9 @@ from optim.second_order.zoom import scale_by_zoom_linesearch
 # the flat fast path for many leaves
 from optim.flat.flat_tree import FlatTree, flatten, unflatten
 from optim.flat.fused import FusionError, check_fusable, fused, fused_step
+
+# states placed like their params, under jit too
+from optim.sharding import state_shardings
 
 # The state types stay importable from here; their home is `optim.states`.
 from optim.states import *  # noqa: F403, E402
@@ -258,4 +262,6 @@ __all__ = [
     "fused",
     "fused_step",
     "unflatten",
+    # sharding
+    "state_shardings",
 ]

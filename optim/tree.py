@@ -6,6 +6,10 @@
 Dtype rules: moments keep the params' dtype unless a `dtype` is given; updates keep the
 gradients' dtype; hyperparameters (Python numbers or float32 arrays) never change either.
 Sums and norms accumulate in at least float32.
+
+Sharding rule: a tree built like the params (`tree_zeros_like`, `tree_full_like`, `tree_copy`)
+keeps each leaf's sharding, so that the state of params spread over devices is spread the same
+way instead of gathered on one device (`optim.state_shardings` gives the same under `jit`).
 """
 
 from __future__ import annotations
@@ -20,14 +24,21 @@ from optim._core.numerics import saturate, saturated_square
 
 
 def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
-    """Zeros with the structure and shapes of `tree`, in `dtype` or each leaf's own dtype."""
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+    """Zeros with the structure, shapes and shardings of `tree`, in `dtype` or each leaf's own
+    dtype (always a strong dtype: a weakly typed leaf gives strongly typed zeros)."""
+    return tree_full_like(tree, 0, dtype)
 
 
 def tree_full_like(tree: Any, value: ArrayLike, dtype: Any = None) -> Any:
-    """`value` everywhere, with the structure of `tree`, in `dtype` or each leaf's dtype."""
+    """`value` everywhere, with the structure, shapes and shardings of `tree`, in `dtype` or
+    each leaf's dtype.
+
+    `jnp.full_like` keeps a committed leaf's sharding (`jnp.full` would put the result on one
+    device); the dtype is passed explicitly because without one `full_like` keeps a weakly
+    typed leaf weak, which would change the state's dtypes from one program to another.
+    """
     return jax.tree.map(
-        lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.result_type(x)), tree
+        lambda x: jnp.full_like(x, value, dtype=dtype or jnp.result_type(x)), tree
     )
 
 
@@ -171,6 +182,7 @@ def tree_unzip(results: Any, like: Any, parts: int) -> tuple:
 
 
 def tree_copy(tree: Any) -> Any:
-    """Fresh buffers holding the same values: a state initialised from the params must not
-    share their buffers, or a step that donates both would donate one buffer twice."""
+    """Fresh buffers holding the same values, with the same shardings: a state initialised from
+    the params must not share their buffers, or a step that donates both would donate one
+    buffer twice. (`jnp.array` copies by default and keeps a committed array's sharding.)"""
     return jax.tree.map(jnp.array, tree)

@@ -233,7 +233,7 @@ NOT_OPTIMIZERS = {
     # helpers of the modern optimizers and wrappers
     "MaskedNode", "eval_params", "raise_if_gave_up", "schedule_free_eval_params",
     "orthogonalize_via_newton_schulz", "FlatTree", "FusionError", "check_fusable", "flatten",
-    "unflatten", "fused_step",
+    "unflatten", "fused_step", "state_shardings",
     # the minimize driver, landscapes and analysis
     "Landscape", "MinimizeResult", "Trajectory", "analysis", "landscapes", "minimize",
     "condition_number", "gradient_check", "hessian_vector_product", "learning_rate_regime",

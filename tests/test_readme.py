@@ -53,3 +53,11 @@ def test_the_checkpoint_examples_run_as_written(capsys, tmp_path, monkeypatch):
     assert epochs_and_steps == claimed[0]
     said = " ".join(line[2:] for line in blocks[1].splitlines() if line.startswith("# "))
     assert error == said
+
+
+@pytest.mark.slow
+def test_the_scaling_out_example_runs_as_written(capsys):
+    (block,) = _section_blocks("Scaling out")
+    exec(compile(block, "README scaling out", "exec"), {})
+    claimed = re.search(r"# (\d+ \w+) \(", block).group(1)
+    assert capsys.readouterr().out.strip() == claimed

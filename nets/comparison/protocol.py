@@ -225,6 +225,7 @@ def compare_optimizers(
     jobs: int | None = None,
     log: Callable[[str], None] | None = None,
     while_compiling: Callable[[], None] | None = None,
+    sharding: str | None = None,
 ) -> Comparison:
     """Compare `entrants` on `data` by the protocol of the module docstring.
 
@@ -235,7 +236,8 @@ def compare_optimizers(
     The programs are compiled first, in `jobs` threads (default: one per CPU), and
     `while_compiling` is called in this thread meanwhile (the main job runs its landscapes
     there); then they are trained, `jobs` at a time (XLA:CPU runs one on one core, so one per
-    core leaves each its own core). `log` gets a line per phase.
+    core leaves each its own core). `log` gets a line per phase. `sharding="data"` splits
+    every batch over all devices; the programs then train one at a time, each on them all.
     """
     seeds = [validation.integer("seed", s, 0) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
@@ -249,7 +251,7 @@ def compare_optimizers(
                      learning_rate_grid(c.learning_rate, grid_points, lr_span)] for c in entrants}
     steps_per_epoch = num_batches(len(data.train), batch_size)
     common = dict(seeds=seeds, batch_size=batch_size, val=data.val, test=data.test,
-                  evaluate_train=False, eval_params=True)
+                  evaluate_train=False, eval_params=True, sharding=sharding)
 
     def compile_one(c: Contender) -> float:
         grid = {"learning_rate": plan[c.name]}
@@ -274,7 +276,11 @@ def compare_optimizers(
             log(f"compiled {len(entrants)} programs in {threads} threads: {max(compiled):.1f} s "
                 "the longest")
         # XLA:CPU runs one such program on one core: `threads` of them at once use the machine.
-        outcomes = list(pool.map(train_one, entrants, compiled))
+        if sharding is None:
+            outcomes = list(pool.map(train_one, entrants, compiled))
+        else:  # each program already spans every device
+            outcomes = [train_one(c, seconds) for c, seconds in zip(entrants, compiled,
+                                                                    strict=True)]
     best = _mark_ties(outcomes, higher)
     settings = {"epochs": epochs, "batch_size": batch_size, "grid_points": grid_points,
                 "lr_span": lr_span, "steps_per_epoch": steps_per_epoch,

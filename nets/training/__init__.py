@@ -5,7 +5,9 @@
 - `epoch`: the pure epoch (shuffle, scan the step, stopping rules) and the evaluation;
 - `results`: `History`, `FitResult`, `DivergenceError`;
 - `fit`: `fit`, `compile_fit`, `evaluate`, the host loop around the compiled epoch;
-- `sweep`: `sweep`, hyperparameter grids x seeds vmapped into one program;
+- `sweep`: `sweep`, hyperparameter grids x seeds vmapped into one program (`vmapped`: its
+  compiled programs);
+- `parallel`: the plans of `sharding="data"` and `"fsdp"`, placing a run on several devices;
 - `resume`: the checkpoints `fit` and `sweep` write with `checkpoint_dir=`, and resuming.
 
 Everything public is re-exported by `nets`; import it from there.

@@ -63,11 +63,13 @@ class EpochConfig(NamedTuple):
     max_steps: int | None = None
     tol_params: float | None = None
     tol_loss: float | None = None
+    parallel: Any = None  # a `nets.training.parallel.Parallel` plan, or None for one device
 
 
 def epoch_config(model: Any, loss: Loss, optimizer: Any, train: Split, *, batch_size: int,
                  metric: Any, drop_last: bool, shuffle: bool, max_steps: Any = None,
-                 tol_params: Any = None, tol_loss: Any = None) -> tuple[EpochConfig, str | None]:
+                 tol_params: Any = None, tol_loss: Any = None,
+                 parallel: Any = None) -> tuple[EpochConfig, str | None]:
     """The checked `EpochConfig` of a loop over `train` (`fit`'s and `sweep`'s), and the
     metric's name."""
     num_batches(len(train), batch_size, drop_last=drop_last)  # validates batch_size
@@ -83,6 +85,7 @@ def epoch_config(model: Any, loss: Loss, optimizer: Any, train: Split, *, batch_
         max_steps=positive_count("max_steps", max_steps),
         tol_params=positive_number("tol_params", tol_params),
         tol_loss=positive_number("tol_loss", tol_loss),
+        parallel=parallel,
     )
     return config, metric_name
 
@@ -127,12 +130,17 @@ def build_epoch(config: EpochConfig) -> Callable:
     `nets.sweep` vmaps it.
     """
     objective = make_objective(config.apply_fn, config.loss_fn)
+    parallel = config.parallel
 
-    def step(carry, batch):
+    def step(carry, batch, split=True):
         params, state, (t, previous, status) = carry
         float_dtype = previous.dtype
+        if parallel is not None and split:  # the last, smaller batch is computed whole
+            batch = parallel.constrain_batch(batch)
         value, new_params, new_state = update_step(config.optimizer, objective, params, state,
                                                    *batch)
+        if parallel is not None:
+            new_params, new_state = parallel.constrain((new_params, new_state))
         value = value.astype(float_dtype)
         finite = jnp.isfinite(value) & optim.tree_all_finite(new_params)
         t_next = t + 1
@@ -159,7 +167,7 @@ def build_epoch(config: EpochConfig) -> Callable:
         carry = (params, opt_state, counters)
         carry, (step_losses, step_lrs) = jax.lax.scan(step, carry, (full.x, full.y))
         if not config.drop_last and rest.x.shape[0] > 0:
-            carry, (last_loss, last_lr) = step(carry, (rest.x, rest.y))
+            carry, (last_loss, last_lr) = step(carry, (rest.x, rest.y), split=False)
             step_losses = jnp.concatenate([step_losses, last_loss[None]])
             step_lrs = jnp.concatenate([step_lrs, last_lr[None]])
         params, opt_state, counters = carry

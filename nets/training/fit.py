@@ -53,18 +53,28 @@ from nets.training.inputs import (
     positive_count,
     resolve_metric,
 )
+from nets.training.parallel import abstract, parallel_plan, place_run, replicate, to_host
 from nets.training.results import DivergenceError, FitResult, History
-from nets.training.resume import check_settings, floats, key_record, open_run, should_save
+from nets.training.resume import (
+    check_settings,
+    history_from,
+    history_record,
+    key_record,
+    open_run,
+    should_save,
+)
 
 
 def _prepare(model, loss, optimizer, train, val, *, batch_size, metric, max_steps, tol_params,
-             tol_loss, drop_last, shuffle) -> tuple[EpochConfig, Split, Split | None, str | None]:
+             tol_loss, drop_last, shuffle, sharding, mesh
+             ) -> tuple[EpochConfig, Split, Split | None, str | None]:
     """Validate `fit`'s arguments and gather what its compiled functions depend on."""
     train = as_split(train, "train")
     val = as_split(val, "val")
     config, metric_name = epoch_config(
         model, loss, optimizer, train, batch_size=batch_size, metric=metric, drop_last=drop_last,
         shuffle=shuffle, max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss,
+        parallel=parallel_plan(sharding, mesh, batch_size=batch_size),
     )
     return config, train, val, metric_name
 
@@ -88,6 +98,8 @@ def compile_fit(
     tol_loss: float | None = None,
     drop_last: bool = True,
     shuffle: bool = True,
+    sharding: str | None = None,
+    mesh: Any = None,
 ) -> float:
     """Compile, without running, the epoch that `fit` with the same arguments will run;
     returns the seconds it took.
@@ -100,12 +112,13 @@ def compile_fit(
     config, train, val, _ = _prepare(
         model, loss, optimizer, train, val, batch_size=batch_size, metric=metric,
         max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss, drop_last=drop_last,
-        shuffle=shuffle,
+        shuffle=shuffle, sharding=sharding, mesh=mesh,
     )
-    shaped = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
-    params = shaped(params)
-    opt_state = jax.eval_shape(optimizer.init, params)
-    counters = shaped(jax.eval_shape(initial_counters))
+    plan = config.parallel
+    opt_state = abstract(plan, jax.eval_shape(optimizer.init, abstract(None, params)))
+    params = abstract(plan, params)
+    counters = abstract(plan, jax.eval_shape(initial_counters), replicated=True)
+    train, val = (None if s is None else abstract(plan, s, replicated=True) for s in (train, val))
     key = jax.eval_shape(lambda: jax.random.key(0))
     jitted_epoch(config).lower(params, opt_state, counters, key, train).compile()
     _evaluator(config).lower(params, train, val).compile()
@@ -151,28 +164,6 @@ def _empty_history(metric_name: str | None) -> History:
     )
 
 
-def _history_record(history: History) -> dict[str, Any]:
-    record = {name: floats(getattr(history, name)) for name in _EPOCH_FIELDS}
-    record["step_loss"] = floats(history.step_loss)
-    lrs = history.step_learning_rate
-    record["step_learning_rate"] = None if lrs is None else floats(lrs)
-    return record
-
-
-def _history_from(record: dict[str, Any], metric_name: str | None) -> History:
-    lrs = record["step_learning_rate"]
-    return History(
-        step_loss=np.asarray(record["step_loss"], np.float64),
-        step_learning_rate=None if lrs is None else np.asarray(lrs, np.float64),
-        metric_name=metric_name,
-        **{name: [float(v) for v in record[name]] for name in _EPOCH_FIELDS},
-    )
-
-
-_EPOCH_FIELDS = ("train_loss", "train_metric", "val_loss", "val_metric", "learning_rate",
-                 "seconds")
-
-
 def _divergence(history, params, opt_state, steps, epoch, loss) -> DivergenceError:
     note = " (the params became non-finite)" if math.isfinite(loss) else ""
     return DivergenceError(
@@ -210,6 +201,8 @@ def fit(
     checkpoint_every: int = 1,
     keep: int | None = 3,
     resume: bool = False,
+    sharding: str | None = None,
+    mesh: Any = None,
 ) -> FitResult:
     """Train `params` of `model` on `train` by minimizing `loss` with `optimizer`.
 
@@ -233,6 +226,11 @@ def fit(
     its result, and a larger `epochs` extends it. Without `resume`, a `checkpoint_dir` that
     already holds checkpoints is refused (`FileExistsError`).
 
+    Several devices (`nets/training/parallel.py`): `sharding="data"` splits every batch over
+    the `data` axis of `mesh` (default: all devices, of every process) with params and state
+    replicated; `"fsdp"` also splits each param and state leaf along its largest dimension the
+    devices divide. `batch_size` must be a multiple of the device count.
+
     The caller's `params` are copied, not donated, and stay usable. Raises `DivergenceError`
     at the first step with a NaN or Inf loss or params, carrying the last finite params.
     """
@@ -241,7 +239,7 @@ def fit(
     config, train, val, metric_name = _prepare(
         model, loss, optimizer, train, val, batch_size=batch_size, metric=metric,
         max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss, drop_last=drop_last,
-        shuffle=shuffle,
+        shuffle=shuffle, sharding=sharding, mesh=mesh,
     )
     if patience is not None and val is None:
         raise ValueError("early stopping (patience) monitors the validation loss: pass val=")
@@ -257,7 +255,8 @@ def fit(
     # per leaf, since a state may hold one array in two places (donated twice is an error).
     params = jax.tree.map(jnp.copy, params)
     opt_state = jax.tree.map(jnp.copy, optimizer.init(params) if opt_state is None else opt_state)
-    counters = initial_counters()
+    params, opt_state, counters, (train, val) = place_run(
+        config.parallel, params, opt_state, initial_counters(), (train, val))
     history = _empty_history(metric_name)
     has_lr = learning_rate_of(jax.eval_shape(optimizer.init, params)) is not None
     stopping = _EarlyStopping(patience, min_delta, restore_best and patience is not None)
@@ -280,7 +279,7 @@ def fit(
             check_settings(run, meta["settings"], settings)
             params, opt_state, counters = state["params"], state["opt_state"], state["counters"]
             stopping.restore(meta["stopping"], state["best_params"])
-            history = _history_from(meta["history"], metric_name)
+            history = history_from(meta["history"], metric_name)
             epochs_run, steps_after = int(meta["epochs_run"]), int(counters[0])
             reason, finished = meta["reason"], meta["reason"] != REASONS[RUNNING]
             if epochs_run > epochs:
@@ -297,12 +296,12 @@ def fit(
                 start = time.perf_counter()
                 steps_before = steps_after
                 params, opt_state, counters, losses, lrs = epoch_fn(
-                    params, opt_state, counters, jax.random.fold_in(key, epoch), train
+                    params, opt_state, counters,
+                    replicate(config.parallel, jax.random.fold_in(key, epoch)), train,
                 )
                 metrics = evaluate_fn(params, train, val)
-                (steps_after, _, status), losses, lrs, metrics = jax.device_get(
-                    (counters, losses, lrs, metrics)
-                )
+                (steps_after, _, status), losses, lrs, metrics = to_host(
+                    (counters, losses, lrs, metrics))
                 steps_after, status = int(steps_after), int(status)
                 history.seconds.append(time.perf_counter() - start)
                 epochs_run = epoch + 1
@@ -346,7 +345,7 @@ def fit(
                         "best_params": stopping.best_params if stopping.keep_best else None,
                     }, {
                         "epochs_run": epochs_run, "reason": reason, "settings": settings,
-                        "stopping": stopping.record(), "history": _history_record(history),
+                        "stopping": stopping.record(), "history": history_record(history),
                     })
                 if done:
                     break

@@ -20,6 +20,8 @@ import numpy as np
 
 from _descent import validation
 from nets.checkpoints import RunCheckpoints
+from nets.training.parallel import to_host
+from nets.training.results import History
 
 
 def open_run(checkpoint_dir: str | os.PathLike | None, *, checkpoint_every: Any, keep: Any,
@@ -90,7 +92,7 @@ def should_save(run: RunCheckpoints | None, epochs_done: int, every: int, last: 
 
 def curves_record(step_losses: list, metrics: list) -> dict[str, Any]:
     """The per-epoch step losses `(runs, steps)` and metrics `4 x (runs,)` so far, as JSON."""
-    losses, scores = jax.device_get((step_losses, metrics))
+    losses, scores = to_host((step_losses, metrics))
     return {
         "dtype": str(np.asarray(losses[0]).dtype),
         "step_losses": [[floats(run) for run in np.asarray(epoch)] for epoch in losses],
@@ -104,3 +106,26 @@ def curves_from(record: dict[str, Any]) -> tuple[list, list]:
                    for epoch in record["step_losses"]]
     metrics = [tuple(np.asarray(m, dtype) for m in epoch) for epoch in record["metrics"]]
     return step_losses, metrics
+
+
+def history_record(history: History) -> dict[str, Any]:
+    """A `fit` history as JSON (its floats exact)."""
+    record = {name: floats(getattr(history, name)) for name in _EPOCH_FIELDS}
+    record["step_loss"] = floats(history.step_loss)
+    lrs = history.step_learning_rate
+    record["step_learning_rate"] = None if lrs is None else floats(lrs)
+    return record
+
+
+def history_from(record: dict[str, Any], metric_name: str | None) -> History:
+    lrs = record["step_learning_rate"]
+    return History(
+        step_loss=np.asarray(record["step_loss"], np.float64),
+        step_learning_rate=None if lrs is None else np.asarray(lrs, np.float64),
+        metric_name=metric_name,
+        **{name: [float(v) for v in record[name]] for name in _EPOCH_FIELDS},
+    )
+
+
+_EPOCH_FIELDS = ("train_loss", "train_metric", "val_loss", "val_metric", "learning_rate",
+                 "seconds")

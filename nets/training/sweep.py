@@ -42,16 +42,9 @@ import numpy as np
 
 import optim
 from nets.data import Split
-from nets.training.epoch import (
-    DIVERGED,
-    EpochConfig,
-    build_epoch,
-    build_evaluator,
-    cached,
-    epoch_config,
-    initial_counters,
-)
+from nets.training.epoch import DIVERGED, EpochConfig, epoch_config, initial_counters
 from nets.training.inputs import Loss, as_split, check_data, positive_count
+from nets.training.parallel import abstract, parallel_plan, place_run, replicate, to_host
 from nets.training.results import SweepResult
 from nets.training.resume import (
     check_settings,
@@ -60,6 +53,7 @@ from nets.training.resume import (
     open_run,
     should_save,
 )
+from nets.training.vmapped import program, test_program
 
 
 def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -85,7 +79,8 @@ class _Setup(NamedTuple):
 
 
 def _prepare(model, loss, factory, train, *, grid, batch_size, seeds, val, test, fixed, metric,
-             drop_last, shuffle, evaluate_train, eval_params) -> _Setup:
+             drop_last, shuffle, evaluate_train, eval_params, sharding=None,
+             mesh=None) -> _Setup:
     if not grid:
         raise ValueError("grid must name at least one hyperparameter")
     names = list(grid)
@@ -102,8 +97,13 @@ def _prepare(model, loss, factory, train, *, grid, batch_size, seeds, val, test,
     for values in configs:  # every configuration validated now, by the factory itself
         factory(**fixed, **dict(zip(names, values, strict=True)))
     optimizer = _injected(factory, tuple(names), fixed, configs[0])
+    plan = parallel_plan(sharding, mesh, batch_size=batch_size)
+    if plan is not None and plan.mode != "data":
+        raise ValueError(f"a sweep takes sharding='data' (its runs are small models, each "
+                         f"replicated); got sharding={sharding!r}")
     config, metric_name = epoch_config(model, loss, optimizer, train, batch_size=batch_size,
-                                       metric=metric, drop_last=drop_last, shuffle=shuffle)
+                                       metric=metric, drop_last=drop_last, shuffle=shuffle,
+                                       parallel=plan)
     runs = [(values, seed) for values in configs for seed in seeds]
     options = (bool(evaluate_train), bool(eval_params))
     shapes = jax.eval_shape(model.init, seed_keys(int(seeds[0]))[0])
@@ -146,6 +146,8 @@ def compile_sweep(
     shuffle: bool = True,
     evaluate_train: bool = True,
     eval_params: bool = False,
+    sharding: str | None = None,
+    mesh: Any = None,
 ) -> float:
     """Compile, without running, the program `sweep` with the same arguments will run (and
     the final test evaluation); returns the seconds it took. XLA compiles without holding the
@@ -153,14 +155,19 @@ def compile_sweep(
     start = time.perf_counter()
     setup = _prepare(model, loss, factory, train, grid=grid, batch_size=batch_size, seeds=seeds,
                      val=val, test=test, fixed=fixed, metric=metric, drop_last=drop_last,
-                     shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params)
-    # eval_shape keeps weak types (of injected Python numbers): the call must match exactly.
-    params, states, counters, keys = jax.eval_shape(lambda: _starts(model, setup))
+                     shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params,
+                     sharding=sharding, mesh=mesh)
+    plan = setup.config.parallel
+    params, states, counters, keys = (
+        abstract(plan, tree, replicated=True)
+        for tree in jax.eval_shape(lambda: _starts(model, setup)))
+    train, val, test = (None if s is None else abstract(plan, s, replicated=True)
+                        for s in (setup.train, setup.val, setup.test))
     epoch = jax.ShapeDtypeStruct((), jnp.int32)
-    _program(setup.config, setup.options).lower(
-        params, states, counters, keys, epoch, setup.train, setup.val).compile()
-    if setup.test is not None:
-        _test_program(setup.config, setup.options[1]).lower(params, states, setup.test).compile()
+    program(setup.config, setup.options).lower(
+        params, states, counters, keys, epoch, train, val).compile()
+    if test is not None:
+        test_program(setup.config, setup.options[1]).lower(params, states, test).compile()
     return time.perf_counter() - start
 
 
@@ -187,6 +194,8 @@ def sweep(
     checkpoint_every: int = 1,
     keep: int | None = 3,
     resume: bool = False,
+    sharding: str | None = None,
+    mesh: Any = None,
 ) -> SweepResult:
     """Train `model` for every combination of `grid` values and `seeds`, as one program.
 
@@ -205,17 +214,23 @@ def sweep(
     - `raise_if_diverged=False` returns a result with `best` None when every configuration
       diverged, instead of raising `FloatingPointError`;
     - `checkpoint_dir`, `checkpoint_every`, `keep`, `resume`: checkpoints and resuming, as
-      in `nets.fit` (`seconds` and `epoch_seconds` then count this call's epochs only).
+      in `nets.fit` (`seconds` and `epoch_seconds` then count this call's epochs only);
+    - `sharding="data"`, `mesh`: every batch of every run split over the devices, as in
+      `nets.fit` (the runs' params and states replicated).
     """
     epochs = positive_count("epochs", epochs)
     setup = _prepare(model, loss, factory, train, grid=grid, batch_size=batch_size, seeds=seeds,
                      val=val, test=test, fixed=fixed, metric=metric, drop_last=drop_last,
-                     shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params)
+                     shuffle=shuffle, evaluate_train=evaluate_train, eval_params=eval_params,
+                     sharding=sharding, mesh=mesh)
     run, every = open_run(checkpoint_dir, checkpoint_every=checkpoint_every, keep=keep,
                           resume=resume)
     start = time.perf_counter()
     params, states, counters, shuffle_keys = _starts(model, setup)
-    program = _program(setup.config, setup.options)
+    params, states, counters, (train, val, test) = place_run(
+        setup.config.parallel, params, states, counters, (setup.train, setup.val, setup.test))
+    shuffle_keys = replicate(setup.config.parallel, shuffle_keys)
+    compiled = program(setup.config, setup.options)
     step_losses, metrics, epoch_seconds, done = [], [], [], 0
     settings = _settings(setup, factory, fixed)
     try:
@@ -231,9 +246,9 @@ def sweep(
             step_losses, metrics = curves_from(meta["curves"])
         for epoch in range(done, epochs):
             began = time.perf_counter()
-            params, states, counters, losses, scores = program(
-                params, states, counters, shuffle_keys, jnp.asarray(epoch, jnp.int32),
-                setup.train, setup.val,
+            params, states, counters, losses, scores = compiled(
+                params, states, counters, shuffle_keys,
+                replicate(setup.config.parallel, jnp.asarray(epoch, jnp.int32)), train, val,
             )
             jax.block_until_ready(scores)
             epoch_seconds.append(time.perf_counter() - began)
@@ -247,9 +262,9 @@ def sweep(
         if run is not None:
             run.close()
     test_scores = (jnp.full(len(setup.runs), jnp.nan),) * 2
-    if setup.test is not None:
-        test_scores = _test_program(setup.config, setup.options[1])(params, states, setup.test)
-    (steps, _, status), step_losses, metrics, test_scores = jax.device_get(
+    if test is not None:
+        test_scores = test_program(setup.config, setup.options[1])(params, states, test)
+    (steps, _, status), step_losses, metrics, test_scores = to_host(
         (counters, step_losses, metrics, test_scores))
     seconds = time.perf_counter() - start
     return _result(setup, params, np.asarray(steps), np.asarray(status), step_losses, metrics,
@@ -343,58 +358,3 @@ def _injected(factory: Callable, names: tuple[str, ...], fixed: dict, first: tup
             _INJECTED.clear()
         _INJECTED[key] = optimizer
     return optimizer
-
-
-def _evaluation_params(state: Any, params: Any, use_eval_params: bool) -> Any:
-    """The params to evaluate: `optim.eval_params` of the state where it has some."""
-    if not use_eval_params:
-        return params
-    try:
-        return optim.eval_params(state, params)
-    except ValueError:  # the optimizer keeps no evaluation params of its own
-        return params
-
-
-@cached
-def _program(config: EpochConfig, options: tuple[bool, bool]) -> Callable:
-    """One epoch of every run, jitted; cached, so a refined grid of the same size (the same
-    setup) compiles nothing."""
-    return jax.jit(_epoch_of_all(config, *options), donate_argnums=(0, 1))
-
-
-def _epoch_of_all(config: EpochConfig, evaluate_train: bool, use_eval_params: bool) -> Callable:
-    """`nets.fit`'s epoch and evaluation, vmapped over the runs (params, state, counters and
-    shuffle key per run; the data shared)."""
-    epoch_fn = build_epoch(config)
-    evaluate_fn = build_evaluator(config.apply_fn, config.loss_fn, config.metric_fn)
-
-    def all_runs(params, states, counters, shuffle_keys, epoch, train, val):
-        def one_run(params, state, counters, shuffle_key):
-            key = jax.random.fold_in(shuffle_key, epoch)
-            params, state, counters, losses, _ = epoch_fn(params, state, counters, key, train)
-            evaluated = _evaluation_params(state, params, use_eval_params)
-            if evaluate_train:
-                scores = evaluate_fn(evaluated, train, val)
-            else:
-                nan = jnp.asarray(jnp.nan, losses.dtype)
-                scores = (nan, nan, *evaluate_fn(evaluated, val, None)[:2]) if val is not None \
-                    else (nan, nan, nan, nan)
-            return params, state, counters, losses, scores
-
-        return jax.vmap(one_run)(params, states, counters, shuffle_keys)
-
-    return all_runs
-
-
-@cached
-def _test_program(config: EpochConfig, use_eval_params: bool) -> Callable:
-    """`(loss, metric)` of every run on a test split, vmapped."""
-    evaluate_fn = build_evaluator(config.apply_fn, config.loss_fn, config.metric_fn)
-
-    def all_runs(params, states, test):
-        def one_run(params, state):
-            return evaluate_fn(_evaluation_params(state, params, use_eval_params), test, None)[:2]
-
-        return jax.vmap(one_run)(params, states)
-
-    return jax.jit(all_runs)

@@ -36,5 +36,12 @@ def moment_dtype(leaf: Any, dtype: Any = None) -> Any:
 
 
 def moments_like(params: Any, dtype: Any = None, value: float = 0.0) -> Any:
-    """`value` everywhere, with the params' structure and shapes, in `moment_dtype`."""
-    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, moment_dtype(p, dtype)), params)
+    """`value` everywhere, with the params' structure, shapes and shardings, in `moment_dtype`.
+
+    `jnp.full_like` keeps a committed param's sharding, so the moments of params spread over
+    devices are spread the same way; the dtype is always given, so a weakly typed param does
+    not give weakly typed moments.
+    """
+    return jax.tree.map(
+        lambda p: jnp.full_like(p, value, dtype=moment_dtype(p, dtype)), params
+    )

@@ -12,8 +12,11 @@ and returns a `FlatTree` never retraces. `optim.fused` (optim/flat/fused.py) bui
 Grouping: leaves are concatenated in tree order by dtype. A leaf spread over several devices
 (sharded, not fully replicated) is never concatenated with others, which would move data
 between devices: it keeps a buffer of its own, in its own shape and sharding, named
-`"<dtype><path>"` (e.g. `"float32['dense']['w']"`). The choice needs concrete arrays; a leaf
-seen only as a tracer (inside `jit`) is grouped by dtype.
+`"<dtype><path>"` (e.g. `"float32['dense']['w']"`). The choice reads each leaf's sharding: a
+concrete array's (or a `jax.ShapeDtypeStruct`'s), or inside `jit` the sharding of a tracer's
+type, which on a mesh of Explicit axes is the array's own; on Auto axes a tracer carries none
+and is grouped by dtype. So flatten sharded params eagerly (`optim.flatten`), once: the
+`FlatTree` then fixes the layout for every later trace.
 """
 
 from __future__ import annotations
@@ -53,10 +56,15 @@ class Layout:
 
 
 def _is_spread(leaf: Any) -> bool:
-    """True for a concrete array sharded over several devices (not fully replicated)."""
-    if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, jax.Array):
+    """True for a leaf sharded over several devices (not fully replicated): concatenated with
+    others into one buffer, it would be gathered onto one device every step."""
+    if isinstance(leaf, jax.core.Tracer):
+        # Under jit, only Explicit mesh axes show in the type (Auto ones read as None).
+        spec = getattr(jax.typeof(leaf).sharding, "spec", ())
+        return any(axis is not None for axis in spec)
+    sharding = getattr(leaf, "sharding", None)
+    if not isinstance(leaf, (jax.Array, jax.ShapeDtypeStruct)) or sharding is None:
         return False
-    sharding = leaf.sharding
     return len(sharding.device_set) > 1 and not sharding.is_fully_replicated
 
 

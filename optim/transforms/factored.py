@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -20,6 +21,7 @@ from optim._core.structure import (
     check_updates,
     require_params,
 )
+from optim.sharding import replicated_on
 from optim.tree import tree_unzip
 
 
@@ -87,12 +89,16 @@ def scale_by_factored_rms(
         def one(p):
             dims = factored_dims(jnp.shape(p), factored, min_dim_size_to_factor)
             dtype, shape = moment_dtype(p), jnp.shape(p)
+            # The vectors, of O(n + m) entries, are replicated on the param's mesh rather than
+            # sharded along the axis they keep: `optim.state_shardings` gives every leaf not
+            # shaped like a param that placement, so eager and jitted states agree.
+            zeros = functools.partial(jnp.zeros, dtype=dtype, device=replicated_on(p))
             if dims is None:  # two empty arrays, not one twice (donated states)
-                return jnp.zeros((0,), dtype), jnp.zeros((0,), dtype), jnp.zeros(shape, dtype)
+                return zeros((0,)), zeros((0,)), jnp.zeros_like(p, dtype=dtype)
             d_col, d_row = dims
             row_shape = tuple(s for i, s in enumerate(shape) if i != d_row)
             col_shape = tuple(s for i, s in enumerate(shape) if i != d_col)
-            return jnp.zeros(row_shape, dtype), jnp.zeros(col_shape, dtype), jnp.zeros((0,), dtype)
+            return zeros(row_shape), zeros(col_shape), zeros((0,))
 
         return _split(step_counter(), params, one)
 
