@@ -101,6 +101,27 @@ from optim.wrappers.plateau import reduce_on_plateau
 from optim.wrappers.sam import sam
 from optim.wrappers.schedule_free import schedule_free, schedule_free_eval_params
 
+# optax's small transforms, wrappers and utilities, under optax's names
+from optim._core.tree_map import init_empty_state, stateless_with_tree_map
+from optim.aliases.adam_variants import adamaxw, nadamw, yogi
+from optim.aliases.sign_descent import sign_sgd, signum
+from optim.gradient_flow import scale_gradient
+from optim.numerics import (
+    global_norm,
+    safe_increment,
+    safe_int32_increment,
+    safe_norm,
+    safe_root_mean_squares,
+)
+from optim.target_params import incremental_update, periodic_update
+from optim.transforms.accumulation import apply_every
+from optim.transforms.centralization import centralize
+from optim.transforms.constraints import keep_params_nonnegative, zero_nans
+from optim.transforms.sign_based import sign as scale_by_sign
+from optim.transforms.variance import scale_by_stddev, scale_by_yogi
+from optim.wrappers.selective import freeze, selective_transform
+from optim.wrappers.skip_rules import skip_large_updates, skip_not_finite
+
 # second order, line searches, the minimize driver, landscapes, analysis
 from optim import analysis, landscapes
 from optim.analysis import (
@@ -128,6 +149,24 @@ from optim.sharding import state_shardings
 
 # The state types stay importable from here; their home is `optim.states`.
 from optim.states import *  # noqa: F403, E402
+
+# optax's schedule names, from schedules (which imports nothing of optim's)
+from schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
 
 __all__ = [
     # core
@@ -264,4 +303,46 @@ __all__ = [
     "unflatten",
     # sharding
     "state_shardings",
+    # optax's small transforms, wrappers and utilities
+    "adamaxw",
+    "apply_every",
+    "centralize",
+    "freeze",
+    "global_norm",
+    "incremental_update",
+    "init_empty_state",
+    "keep_params_nonnegative",
+    "nadamw",
+    "periodic_update",
+    "safe_increment",
+    "safe_int32_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
+    "scale_by_sign",
+    "scale_by_stddev",
+    "scale_by_yogi",
+    "scale_gradient",
+    "selective_transform",
+    "sign_sgd",
+    "signum",
+    "skip_large_updates",
+    "skip_not_finite",
+    "stateless_with_tree_map",
+    "yogi",
+    "zero_nans",
+    # optax's schedule names
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "exponential_decay",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "sgdr_schedule",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
 ]

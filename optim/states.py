@@ -10,6 +10,7 @@ from optim.second_order.backtracking import ScaleByBacktrackingLinesearchState
 from optim.second_order.newton import ScaleByNewtonState
 from optim.second_order.quasi_newton import ScaleByBfgsState, ScaleByLbfgsState
 from optim.second_order.zoom import ScaleByZoomLinesearchState
+from optim.transforms.accumulation import ApplyEvery
 from optim.transforms.adam import ScaleByAdamState, ScaleByNadamState
 from optim.transforms.adam_variance import (
     ScaleByAdamaxState,
@@ -18,6 +19,7 @@ from optim.transforms.adam_variance import (
     ScaleByRadamState,
 )
 from optim.transforms.adaptive import ScaleByAdaDeltaState, ScaleByRmsState, ScaleByRssState
+from optim.transforms.constraints import NonNegativeParamsState, ZeroNansState
 from optim.transforms.factored import FactoredState
 from optim.transforms.layerwise import ScaleByLarsState
 from optim.transforms.momentum import EmaState, TraceState
@@ -30,6 +32,7 @@ from optim.transforms.sign_based import (
     ScaleByLionState,
     ScaleByRpropState,
 )
+from optim.transforms.variance import ScaleByRStdDevState, ScaleByRStdDevWithCountState
 from optim.wrappers.accumulate import MultiStepsState
 from optim.wrappers.averaging import EmaParamsState
 from optim.wrappers.finite import ApplyIfFiniteState
@@ -42,6 +45,7 @@ from optim.wrappers.schedule_free import ScheduleFreeState
 __all__ = [
     "AddDecayedWeightsState",
     "AddNoiseState",
+    "ApplyEvery",
     "ApplyIfFiniteState",
     "EmaParamsState",
     "EmaState",
@@ -50,6 +54,7 @@ __all__ = [
     "LookaheadState",
     "MaskedState",
     "MultiStepsState",
+    "NonNegativeParamsState",
     "PartitionState",
     "ReduceLROnPlateauState",
     "SAMState",
@@ -68,6 +73,8 @@ __all__ = [
     "ScaleByNadamState",
     "ScaleByNewtonState",
     "ScaleByRadamState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRpropState",
     "ScaleByRssState",
@@ -75,4 +82,5 @@ __all__ = [
     "ScaleByZoomLinesearchState",
     "ScheduleFreeState",
     "TraceState",
+    "ZeroNansState",
 ]

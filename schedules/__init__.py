@@ -14,6 +14,22 @@ Momentum is scheduled the same way: lecture 001 starts momentum at 0.5 and raise
 0.99 once the large gradients are gone, `linear_schedule(0.5, 0.9, transition_steps=1000)`.
 """
 
+# optax's schedule names (exponential_decay and linear_schedule are the ones above)
+from schedules.optax_names import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    join_schedules,
+    linear_onecycle_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
+
 # combine
 from schedules.combine import join
 
@@ -59,4 +75,17 @@ __all__ = [
     "join",
     # scaling
     "linear_scaling",
+    # optax's schedule names
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "sgdr_schedule",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
 ]

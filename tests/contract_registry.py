@@ -196,6 +196,26 @@ REGISTRY = {
     # increase_factor=inf: every search starts at max_learning_rate (as in newton()).
     "scale_by_backtracking_linesearch_restart": entry(optim.scale_by_backtracking_linesearch, increase_factor=math.inf, max_learning_rate=2.0, reads_objective=True, descent=True),
     "scale_by_zoom_linesearch": entry(optim.scale_by_zoom_linesearch, reads_objective=True, descent=True),
+    # optax's small transforms, wrappers and optimizers (tests/test_optax_transforms.py)
+    "zero_nans": entry(optim.zero_nans),
+    "keep_params_nonnegative": entry(optim.keep_params_nonnegative),
+    "centralize": entry(optim.centralize),
+    "scale_by_sign": entry(optim.scale_by_sign),
+    "apply_every": entry(optim.apply_every, k=2),
+    "stateless_with_tree_map": entry(optim.stateless_with_tree_map, f=lambda u, p: 0.5 * u),
+    "scale_by_yogi": entry(optim.scale_by_yogi),
+    "scale_by_stddev": entry(optim.scale_by_stddev),
+    # Debiased, step 1's variance is g^2 - g^2, left to rounding: eager and jit round it
+    # differently (the formula is optax's, and so is the ill-conditioning), hence eps and rtol.
+    "scale_by_stddev_debiased": entry(optim.scale_by_stddev, bias_correction=True, eps=1e-2,
+                                      rtol=1e-4),
+    "freeze": entry(optim.freeze, mask=lambda p: jax.tree.map(lambda x: x.ndim == 0, p)),
+    "selective_transform": entry(optim.selective_transform, optimizer=optim.adam(1e-2), freeze_mask=lambda p: jax.tree.map(lambda x: x.ndim == 0, p)),
+    "sign_sgd": entry(optim.sign_sgd, learning_rate=1e-3, descends=as_is, start=mixed),
+    "signum": entry(optim.signum, learning_rate=1e-3, descends=as_is, start=mixed),
+    "yogi": entry(optim.yogi, learning_rate=0.01, descends=as_is, start=mixed),
+    "nadamw": entry(optim.nadamw, learning_rate=0.01, descends=as_is, start=mixed),
+    "adamaxw": entry(optim.adamaxw, learning_rate=0.01, descends=as_is, start=mixed),
     # The optimizers checked for descent with the hyperparameters of their own tests (the
     # entries above with other values keep theirs): the modern aliases ...
     "nadam_0.01": entry(optim.nadam, learning_rate=0.01, descends=as_is, start=mixed),
@@ -238,4 +258,13 @@ NOT_OPTIMIZERS = {
     "Landscape", "MinimizeResult", "Trajectory", "analysis", "landscapes", "minimize",
     "condition_number", "gradient_check", "hessian_vector_product", "learning_rate_regime",
     "lr_range_test", "optimal_learning_rate", "top_hessian_eigenvalue",
+    # optax's utilities: functions of arrays and trees, and MultiSteps' skip rules
+    "init_empty_state", "scale_gradient", "global_norm", "safe_norm", "safe_root_mean_squares",
+    "safe_increment", "safe_int32_increment", "incremental_update", "periodic_update",
+    "skip_not_finite", "skip_large_updates",
+    # optax's schedule names (tested in test_optax_schedule_names.py)
+    "constant_schedule", "cosine_decay_schedule", "cosine_onecycle_schedule", "exponential_decay",
+    "join_schedules", "linear_onecycle_schedule", "linear_schedule", "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
+    "warmup_constant_schedule", "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule",
 }

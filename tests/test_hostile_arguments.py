@@ -29,6 +29,22 @@ REQUIRED = {
     "lookahead": {"fast": optim.sgd()},
     "sam": {"optimizer": optim.sgd()},
     "schedule_free": {"base_optimizer": optim.sgd(), "learning_rate": 0.1},
+    "yogi": {"learning_rate": 0.1},
+    "sign_sgd": {"learning_rate": 0.1},
+    "signum": {"learning_rate": 0.1},
+    # optax's schedule names
+    "cosine_decay_schedule": {"init_value": 1.0, "decay_steps": 100},
+    "cosine_onecycle_schedule": {"transition_steps": 100, "peak_value": 1.0},
+    "exponential_decay": {"init_value": 1.0, "decay_rate": 0.5},
+    "linear_onecycle_schedule": {"transition_steps": 100, "peak_value": 1.0},
+    "linear_schedule": {"init_value": 1.0, "end_value": 0.0, "transition_steps": 100},
+    "polynomial_schedule": {"init_value": 1.0, "end_value": 0.0, "power": 2.0,
+                            "transition_steps": 100},
+    "warmup_cosine_decay_schedule": {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 10,
+                                     "decay_steps": 100},
+    "warmup_exponential_decay_schedule": {"init_value": 0.0, "peak_value": 1.0,
+                                          "warmup_steps": 10, "transition_steps": 100,
+                                          "decay_rate": 0.5},
 }
 # Not factories of a transform from hyperparameters.
 NOT_FACTORIES = {
@@ -39,6 +55,10 @@ NOT_FACTORIES = {
     "orthogonalize_via_newton_schulz", "set_to_zero", "sign", "lr_range_test", "gradient_check",
     "condition_number", "hessian_vector_product", "learning_rate_regime",
     "optimal_learning_rate", "top_hessian_eigenvalue",
+    # optax's functions of arrays (not factories): numerics, target updates, skip rules
+    "global_norm", "safe_norm", "safe_root_mean_squares", "safe_increment",
+    "safe_int32_increment", "incremental_update", "periodic_update", "scale_gradient",
+    "skip_not_finite", "skip_large_updates", "init_empty_state", "stateless_with_tree_map",
 }
 # Numbers any real value is fine for.
 ANY_REAL = {("scale", "step_size")}

@@ -119,6 +119,12 @@ def test_public_names():
             "inverse_time_decay", "polynomial_decay", "linear_schedule", "cosine_decay",
             "linear_warmup", "warmup_cosine_decay", "sgdr", "cyclic_triangular", "one_cycle",
             "join", "linear_scaling",
+            # optax's schedule names (tests/test_optax_schedule_names.py)
+            "constant_schedule", "cosine_decay_schedule", "cosine_onecycle_schedule",
+            "join_schedules", "linear_onecycle_schedule", "piecewise_constant_schedule",
+            "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
+            "warmup_constant_schedule", "warmup_cosine_decay_schedule",
+            "warmup_exponential_decay_schedule",
         ]
     )
     assert all(callable(getattr(S, name)) for name in S.__all__)

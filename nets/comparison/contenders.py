@@ -41,7 +41,10 @@ LECTURES: dict[str, Contender] = {
 plain SGD takes a larger step than momentum's `0.01 / (1 - 0.9) = 0.1` effective one."""
 
 # Optimizers whose default learning rate is not a number: the rate their grid is centred on.
-_CUSTOMARY = {"adafactor": 1e-2}  # the cap of its relative step, min(1e-2, 1 / sqrt(t))
+# Rates for aliases whose learning rate has no number for a default: adafactor's is the cap
+# of its relative step, min(1e-2, 1 / sqrt(t)); yogi's the paper's (Zaheer et al. 2018);
+# signSGD and Signum take Adam-sized steps (Bernstein et al. 2018).
+_CUSTOMARY = {"adafactor": 1e-2, "yogi": 1e-2, "sign_sgd": 1e-3, "signum": 1e-3}
 
 
 def available_contenders() -> dict[str, Contender]:
@@ -56,7 +59,10 @@ def available_contenders() -> dict[str, Contender]:
             if factory.__module__ != module.__name__ or name.startswith("_") or name in found:
                 continue
             default = inspect.signature(factory).parameters["learning_rate"].default
-            found[name] = Contender(name, factory, _CUSTOMARY.get(name, default))
+            rate = _CUSTOMARY.get(name, default)
+            if not isinstance(rate, int | float):  # no rate to centre a grid on
+                continue
+            found[name] = Contender(name, factory, rate)
     return found
 
 
