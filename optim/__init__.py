@@ -18,8 +18,11 @@ Every public name is importable from here. The rooms behind them:
     landscapes     the lectures' test functions;  analysis: curvature, learning rates
     states         every optimizer state type, by name
 """
+# ruff: noqa: F401  (every import here is a re-export; `__all__` is computed below)
 
 # core
+import types as _types
+
 from optim import states, tree
 from optim._core.base import (
     ElementwiseTransformation,
@@ -147,8 +150,8 @@ from optim.flat.fused import FusionError, check_fusable, fused, fused_step
 # states placed like their params, under jit too
 from optim.sharding import state_shardings
 
-# The state types stay importable from here; their home is `optim.states`.
-from optim.states import *  # noqa: F403, E402
+# optax's names for concepts the sections above already have (one import block per room; see
+# the README's "optax's names" table)
 
 # optax's schedule names, from schedules (which imports nothing of optim's)
 from schedules import (
@@ -168,181 +171,21 @@ from schedules import (
     warmup_exponential_decay_schedule,
 )
 
-__all__ = [
-    # core
-    "ElementwiseTransformation",
-    "EmptyState",
-    "GradientTransformation",
-    "OptState",
-    "Params",
-    "ParamsRequiredError",
-    "ScalarOrSchedule",
-    "Schedule",
-    "Updates",
-    "apply_updates",
-    "chain",
-    "elementwise",
-    "find_fields",
-    "get_field",
-    "identity",
-    "inject_hyperparams",
-    "is_elementwise",
-    "named_chain",
-    "set_field",
-    "states",
-    "stateless",
-    "tree",
-    "tree_add",
-    "tree_add_scaled",
-    "tree_all_finite",
-    "tree_cast",
-    "tree_global_norm",
-    "tree_scale",
-    "tree_sub",
-    "tree_sum_of_squares",
-    "tree_vdot",
-    "tree_where",
-    "tree_zeros_like",
-    "with_extra_args_support",
-    # building blocks
-    "add_decayed_weights",
-    "add_noise",
-    "clip",
-    "clip_by_block_rms",
-    "clip_by_global_norm",
-    "ema",
-    "orthogonalize_via_newton_schulz",
-    "scale",
-    "scale_by_adadelta",
-    "scale_by_adam",
-    "scale_by_adamax",
-    "scale_by_adaptive_gains",
-    "scale_by_amsgrad",
-    "scale_by_belief",
-    "scale_by_factored_rms",
-    "scale_by_lars",
-    "scale_by_learning_rate",
-    "scale_by_lion",
-    "scale_by_muon",
-    "scale_by_nadam",
-    "scale_by_param_block_rms",
-    "scale_by_radam",
-    "scale_by_rms",
-    "scale_by_rprop",
-    "scale_by_rss",
-    "scale_by_schedule",
-    "scale_by_trust_ratio",
-    "sign",
-    "trace",
-    # optimizers
-    "adabelief",
-    "adadelta",
-    "adafactor",
-    "adagrad",
-    "adam",
-    "adamax",
-    "adamw",
-    "adaptive_gains",
-    "amsgrad",
-    "bfgs",
-    "lamb",
-    "lars",
-    "lbfgs",
-    "lion",
-    "muon",
-    "nadam",
-    "newton",
-    "noisy_sgd",
-    "radam",
-    "rmsprop",
-    "rprop",
-    "schedule_free_adamw",
-    "schedule_free_sgd",
-    "sgd",
-    # wrappers
-    "MaskedNode",
-    "MultiSteps",
-    "apply_if_finite",
-    "ema_params",
-    "eval_params",
-    "lookahead",
-    "masked",
-    "partition",
-    "raise_if_gave_up",
-    "reduce_on_plateau",
-    "sam",
-    "schedule_free",
-    "schedule_free_eval_params",
-    "set_to_zero",
-    # second order, line searches, minimize, landscapes, analysis
-    "Landscape",
-    "MinimizeResult",
-    "Trajectory",
-    "analysis",
-    "condition_number",
-    "gradient_check",
-    "hessian_vector_product",
-    "landscapes",
-    "learning_rate_regime",
-    "lr_range_test",
-    "minimize",
-    "optimal_learning_rate",
-    "scale_by_backtracking_linesearch",
-    "scale_by_bfgs",
-    "scale_by_lbfgs",
-    "scale_by_newton",
-    "scale_by_zoom_linesearch",
-    "top_hessian_eigenvalue",
-    # the flat fast path
-    "FlatTree",
-    "FusionError",
-    "check_fusable",
-    "flatten",
-    "fused",
-    "fused_step",
-    "unflatten",
-    # sharding
-    "state_shardings",
-    # optax's small transforms, wrappers and utilities
-    "adamaxw",
-    "apply_every",
-    "centralize",
-    "freeze",
-    "global_norm",
-    "incremental_update",
-    "init_empty_state",
-    "keep_params_nonnegative",
-    "nadamw",
-    "periodic_update",
-    "safe_increment",
-    "safe_int32_increment",
-    "safe_norm",
-    "safe_root_mean_squares",
-    "scale_by_sign",
-    "scale_by_stddev",
-    "scale_by_yogi",
-    "scale_gradient",
-    "selective_transform",
-    "sign_sgd",
-    "signum",
-    "skip_large_updates",
-    "skip_not_finite",
-    "stateless_with_tree_map",
-    "yogi",
-    "zero_nans",
-    # optax's schedule names
-    "constant_schedule",
-    "cosine_decay_schedule",
-    "cosine_onecycle_schedule",
-    "exponential_decay",
-    "join_schedules",
-    "linear_onecycle_schedule",
-    "linear_schedule",
-    "piecewise_constant_schedule",
-    "piecewise_interpolate_schedule",
-    "polynomial_schedule",
-    "sgdr_schedule",
-    "warmup_constant_schedule",
-    "warmup_cosine_decay_schedule",
-    "warmup_exponential_decay_schedule",
-]
+# optax's losses and the contrib optimizers, as sub-namespaces
+# (optim.losses, optim.contrib: added here)
+
+# optax's optimizers and building blocks that had no counterpart above
+
+# optax's wrappers and API (multi_transform, conditionally_*, monitor, extra args, ...)
+
+# The public surface: every name imported above, and these sub-namespaces.
+_PUBLIC_MODULES = {"analysis", "contrib", "landscapes", "losses", "states", "tree"}
+__all__ = sorted(
+    name
+    for name, value in globals().items()
+    if not name.startswith("_")
+    and (not isinstance(value, _types.ModuleType) or name in _PUBLIC_MODULES)
+)
+
+# The state types stay importable from here, outside `__all__`: their home is `optim.states`.
+from optim.states import *  # noqa: F403, E402
