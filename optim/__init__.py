@@ -173,6 +173,7 @@ from schedules import (
 
 # optax's losses and the contrib optimizers, as sub-namespaces
 # (optim.losses, optim.contrib: added here)
+from optim import contrib
 
 # optax's optimizers and building blocks that had no counterpart above
 
