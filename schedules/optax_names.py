@@ -1,5 +1,6 @@
 """optax's schedule names with optax's keywords, defaults and values, re-exported by
-`schedules` and `optim` (`linear_schedule` and `exponential_decay` are `schedules.decay`'s own).
+`schedules` and `optim` (`linear_schedule` and `exponential_decay` are `schedules.decay`'s own,
+`join_schedules` is `schedules.join`).
 
 Differences from optax 0.2.8: degenerate arguments raise a `ValueError` naming the argument,
 its range and the value where optax returns a constant or NaN; `exponential_decay` keeps this
@@ -10,48 +11,17 @@ integer steps stay integers until divided, so `2**31 - 1` never overflows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 from _descent import validation
-from _descent.dtypes import default_float
+from schedules._steps import Schedule, as_float, reached, since
+from schedules.combine import join as join_schedules
 from schedules.decay import exponential_decay, linear_schedule
-
-Schedule = Callable[[ArrayLike], jax.Array]
-
-
-def _step(step: ArrayLike) -> jax.Array:
-    """The step as an array, negative steps as 0; a Python int too large for ints as a float."""
-    if isinstance(step, (int, np.integer)) and not isinstance(step, bool):
-        int_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)
-        if abs(int(step)) > np.iinfo(int_dtype).max:
-            return jnp.maximum(jnp.asarray(float(step), default_float()), 0)
-        step = jnp.asarray(step, int_dtype)
-    return jnp.maximum(jnp.asarray(step), 0)
-
-
-def _float(x: jax.Array) -> jax.Array:
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(default_float())
-
-
-def _since(step: ArrayLike, begin: int) -> jax.Array:
-    """`max(step - begin, 0)`, in integers when the step is one (no overflow: both >= 0)."""
-    s = _step(step)
-    if jnp.issubdtype(s.dtype, jnp.integer) and begin <= jnp.iinfo(s.dtype).max:
-        return jnp.maximum(s - begin, 0)
-    return jnp.maximum(_float(s) - begin, 0)
-
-
-def _reached(step: ArrayLike, boundary: int) -> jax.Array:
-    s = _step(step)
-    if jnp.issubdtype(s.dtype, jnp.integer) and boundary > jnp.iinfo(s.dtype).max:
-        return jnp.zeros(s.shape, bool)
-    return s >= boundary
 
 
 def _finite(**values: Any) -> list:
@@ -69,7 +39,7 @@ def _at_least_one(name: str, value: Any, fallback: str) -> int:
 def constant_schedule(value: ArrayLike) -> Schedule:
     """`value(t) = value` at every step, shaped like the step."""
     value = validation.finite("value", value)
-    return lambda step: jnp.zeros_like(_float(_step(step))) + value
+    return lambda step: jnp.zeros_like(as_float(step)) + value
 
 
 def polynomial_schedule(
@@ -87,7 +57,7 @@ def polynomial_schedule(
     transition_begin = validation.step_count("transition_begin", transition_begin, 0)
 
     def schedule(step: ArrayLike) -> jax.Array:
-        done = _float(jnp.minimum(_since(step, transition_begin), transition_steps))
+        done = jnp.minimum(as_float(since(step, transition_begin)), transition_steps)
         # (T - c) / T, not 1 - c / T: never below 0, so a fractional power gives no NaN.
         remaining = (transition_steps - done) / transition_steps
         return (init_value - end_value) * jnp.power(remaining, power) + end_value
@@ -120,9 +90,9 @@ def piecewise_constant_schedule(
     pieces = _pieces("boundaries_and_scales", boundaries_and_scales)
 
     def schedule(step: ArrayLike) -> jax.Array:
-        value = jnp.zeros_like(_float(_step(step))) + init_value
+        value = jnp.zeros_like(as_float(step)) + init_value
         for boundary, scale in pieces:
-            value = jnp.where(_reached(step, boundary), value * scale, value)
+            value = jnp.where(reached(step, boundary), value * scale, value)
         return value
 
     return schedule
@@ -142,42 +112,11 @@ def cosine_decay_schedule(
     exponent = validation.finite("exponent", exponent, 0.0, low_open=True)
 
     def schedule(step: ArrayLike) -> jax.Array:
-        t = _float(jnp.minimum(_step(step), decay_steps))
+        t = jnp.minimum(as_float(step), decay_steps)
         cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / decay_steps))
         return init_value * ((1 - alpha) * jnp.power(cosine, exponent) + alpha)
 
     return schedule
-
-
-def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
-    """`schedules[k](t - boundaries[k - 1])` for `boundaries[k - 1] <= t < boundaries[k]`.
-
-    Each later schedule counts steps from its own start. `len(boundaries)` must be
-    `len(schedules) - 1` and the boundaries non-decreasing integers >= 0 (optax zips and
-    overwrites silently).
-    """
-    schedules = list(schedules)
-    if not schedules:
-        raise ValueError("schedules must hold at least one schedule, got an empty sequence")
-    for index in [i for i, schedule in enumerate(schedules) if not callable(schedule)][:1]:
-        raise TypeError(f"schedules[{index}] must be a callable step -> value, got "
-                        f"{schedules[index]!r}")
-    boundaries = [validation.step_count(f"boundaries[{index}]", boundary, 0)
-                  for index, boundary in enumerate(boundaries)]
-    if len(boundaries) != len(schedules) - 1:
-        raise ValueError(f"boundaries must hold len(schedules) - 1 = {len(schedules) - 1} "
-                         f"steps, got {len(boundaries)}: {boundaries!r}")
-    if boundaries != sorted(boundaries):
-        raise ValueError(f"boundaries must be non-decreasing, got {boundaries!r}")
-    first, rest = schedules[0], list(zip(boundaries, schedules[1:], strict=True))
-
-    def joined(step: ArrayLike) -> jax.Array:
-        value = first(step)
-        for boundary, schedule in rest:
-            value = jnp.where(_reached(step, boundary), schedule(_since(step, boundary)), value)
-        return value
-
-    return joined
 
 
 def _warmup(init_value: Any, peak_value: Any, warmup_steps: int, after: Schedule) -> Schedule:
@@ -222,7 +161,7 @@ def warmup_cosine_decay_schedule(
     alpha = jnp.where(peak_value == 0, 0.0, end_value / nonzero)
 
     def decay(step: ArrayLike) -> jax.Array:
-        t = _float(jnp.minimum(_step(step), cosine_steps))
+        t = jnp.minimum(as_float(step), cosine_steps)
         cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / cosine_steps))
         return peak_value * ((1 - alpha) * jnp.power(cosine, exponent) + alpha)
 
@@ -291,14 +230,14 @@ def piecewise_interpolate_schedule(
                 if bounds[k + 1] > bounds[k]]
 
     def schedule(step: ArrayLike) -> jax.Array:
-        value = jnp.zeros_like(_float(_step(step))) + values[-1]
+        value = jnp.zeros_like(as_float(step)) + values[-1]
         for start, end, low, high in reversed(segments):
-            p = _float(jnp.minimum(_since(step, start), end - start)) / (end - start)
+            p = jnp.minimum(as_float(since(step, start)), end - start) / (end - start)
             if interpolate_type == "linear":
                 inside = (high - low) * p + low
             else:
                 inside = high + (low - high) / 2.0 * (jnp.cos(jnp.pi * p) + 1)
-            value = jnp.where(_reached(step, end), value, inside)
+            value = jnp.where(reached(step, end), value, inside)
         return value
 
     return schedule
