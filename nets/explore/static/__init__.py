@@ -1,0 +1,1 @@
+"""The explorer page: index.html, explore.js and explore.css, shipped as package data."""
