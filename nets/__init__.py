@@ -54,7 +54,8 @@ from nets.losses import (
     softmax_cross_entropy,
 )
 from nets.mlp import ACTIVATIONS, MLP
-from nets.plots.curves import moving_average
+from nets.plots.curves import moving_average, plot_epoch_curves, plot_loss_panels, plot_step_losses
+from nets.plots.history import plot_history
 
 # plots
 from nets.plots.comparison import (
@@ -70,7 +71,16 @@ from nets.plots.landscapes import (
     draw_value_curves,
     plot_landscape_trajectories,
 )
+from nets.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    EpochMetrics,
+    StepMetrics,
+    StopTraining,
+    TrainingStart,
+)
 from nets.training.fit import compile_fit, evaluate, fit
+from nets.training.loggers import MetricLogger, TensorBoardLogger
 from nets.training.results import DivergenceError, FitResult, History
 from nets.training.step import make_objective, make_train_step
 from nets.training.sweep import SweepResult, compile_sweep, seed_keys, sweep
@@ -95,6 +105,14 @@ __all__: list[str] = [
     "DivergenceError",
     "FitResult",
     "History",
+    "Callback",
+    "EarlyStopping",
+    "EpochMetrics",
+    "MetricLogger",
+    "StepMetrics",
+    "StopTraining",
+    "TensorBoardLogger",
+    "TrainingStart",
     "Initializer",
     "MLP",
     "SnapshotEnsemble",
@@ -147,6 +165,10 @@ __all__: list[str] = [
     "draw_tuning_curves",
     "draw_value_curves",
     "plot_comparison_curves",
+    "plot_epoch_curves",
+    "plot_history",
+    "plot_loss_panels",
+    "plot_step_losses",
     "plot_landscape_trajectories",
     "plot_test_metric",
     "plot_tuning_curves",

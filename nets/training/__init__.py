@@ -5,6 +5,8 @@
 - `epoch`: the pure epoch (shuffle, scan the step, stopping rules) and the evaluation;
 - `results`: `History`, `FitResult`, `DivergenceError`;
 - `fit`: `fit`, `compile_fit`, `evaluate`, the host loop around the compiled epoch;
+- `callbacks`: what `fit` calls between epochs, `EarlyStopping`; `loggers`: `MetricLogger`,
+  `TensorBoardLogger`; `progress`: the compile line and the epoch bar;
 - `sweep`: `sweep`, hyperparameter grids x seeds vmapped into one program (`vmapped`: its
   compiled programs);
 - `parallel`: the plans of `sharding="data"` and `"fsdp"`, placing a run on several devices;

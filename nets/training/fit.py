@@ -5,12 +5,13 @@
                       data.train, val=data.val, epochs=20, batch_size=32, key=key)
     result.params, result.history.train_loss, result.reason
 
-The epoch (`epoch.py`) is compiled once, on the first epoch, and reused, with the params and
-the optimizer state donated so their buffers are updated in place. Around it, on the host:
+The epoch (`epoch.py`) is compiled once, before the first epoch, and reused, with the params
+and the optimizer state donated so their buffers are updated in place. Around it, on the host:
 the history, early stopping on the validation loss (stop when it has not improved by more than
 `min_delta` for `patience` epochs; with `restore_best` return the best epoch's params), the
-progress bar, and divergence: the first NaN or Inf loss or params raises `DivergenceError`
-naming the step, with the last finite params in `error.params`.
+callbacks (`callbacks.py`), the progress display (`progress.py`), and divergence: the first
+NaN or Inf loss or params raises `DivergenceError` naming the step, with the last finite
+params in `error.params`.
 
 With `checkpoint_dir`, the whole state of the run (params, optimizer state, step counters,
 early-stopping memory and best params, history) is checkpointed every `checkpoint_every`
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nets.data import Split, num_batches
+from nets.training.callbacks import Callbacks, EpochMetrics, Patience, TrainingStart
 from nets.training.epoch import (
     DIVERGED,
     REASONS,
@@ -54,6 +55,7 @@ from nets.training.inputs import (
     resolve_metric,
 )
 from nets.training.parallel import abstract, parallel_plan, place_run, replicate, to_host
+from nets.training.progress import Progress
 from nets.training.results import DivergenceError, FitResult, History
 from nets.training.resume import (
     check_settings,
@@ -125,45 +127,6 @@ def compile_fit(
     return time.perf_counter() - start
 
 
-class _EarlyStopping:
-    """The best validation loss so far, and whether `patience` epochs passed without beating
-    it by more than `min_delta`; keeps a copy of the best params when asked to."""
-
-    def __init__(self, patience: int | None, min_delta: float, keep_best: bool):
-        self.patience, self.min_delta, self.keep_best = patience, min_delta, keep_best
-        self.best_loss, self.best_epoch, self.best_params, self.waited = math.inf, None, None, 0
-
-    def should_stop(self, epoch: int, val_loss: float, params: Any) -> bool:
-        if val_loss < self.best_loss - self.min_delta:
-            self.best_loss, self.best_epoch, self.waited = val_loss, epoch, 0
-            if self.keep_best:
-                self.best_params = jax.tree.map(jnp.copy, params)
-            return False
-        self.waited += 1
-        return self.patience is not None and self.waited >= self.patience
-
-    def record(self) -> dict[str, Any]:
-        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "waited": self.waited}
-
-    def restore(self, record: dict[str, Any], best_params: Any) -> None:
-        self.best_loss, self.best_epoch = float(record["best_loss"]), record["best_epoch"]
-        self.waited, self.best_params = int(record["waited"]), best_params
-
-
-def _empty_history(metric_name: str | None) -> History:
-    return History(
-        step_loss=np.zeros(0, np.float64),
-        step_learning_rate=None,
-        train_loss=[],
-        train_metric=[],
-        val_loss=[],
-        val_metric=[],
-        learning_rate=[],
-        seconds=[],
-        metric_name=metric_name,
-    )
-
-
 def _divergence(history, params, opt_state, steps, epoch, loss) -> DivergenceError:
     note = " (the params became non-finite)" if math.isfinite(loss) else ""
     return DivergenceError(
@@ -173,6 +136,13 @@ def _divergence(history, params, opt_state, steps, epoch, loss) -> DivergenceErr
         step=steps + 1, epoch=epoch, loss=loss, params=params, opt_state=opt_state,
         history=history,
     )
+
+
+def _compile(epoch_fn: Callable, evaluate_fn: Callable, args: tuple, train, val) -> None:
+    """Compile the epoch and the evaluation for these arguments (a cache hit when compiled
+    already), so the first epoch's time and the progress bar's rate exclude compilation."""
+    epoch_fn.lower(*args, train).compile()
+    evaluate_fn.lower(args[0], train, val).compile()
 
 
 def fit(
@@ -196,7 +166,8 @@ def fit(
     restore_best: bool = True,
     drop_last: bool = True,
     shuffle: bool = True,
-    progress: bool | None = None,
+    callbacks: Any = None,
+    progress: Any = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     keep: int | None = 3,
@@ -216,7 +187,17 @@ def fit(
     Stopping rules (see `nets/training/epoch.py`): `max_steps`, `tol_params`, `tol_loss`, and,
     with `val` and `patience`, early stopping that restores the best epoch's params
     (`restore_best`). `opt_state` continues a previous run (default: `optimizer.init`).
-    `progress` shows a tqdm bar (default: only when stderr is a terminal).
+
+    `callbacks`: functions `f(metrics)` of each epoch's `nets.EpochMetrics`, or
+    `nets.Callback` objects (step hooks every k steps, begin and end hooks), called on the
+    host after each epoch; one returning True or raising `nets.StopTraining` ends the run
+    after that epoch (`result.reason`, `result.stopped_by`). See `nets/training/callbacks.py`;
+    `nets.MetricLogger`, `nets.TensorBoardLogger`, `nets.EarlyStopping` are built in.
+
+    `progress`: True shows a "compiling" line, then a tqdm bar of the epochs (`tqdm.auto`: a
+    widget in a notebook) whose rate and ETA count compiled epochs only, with the last train
+    and validation losses; a file-like object gets the same as text; False shows nothing;
+    None (default) shows it when stderr is a terminal.
 
     Checkpoints: with `checkpoint_dir`, the run's whole state is saved there (orbax, atomic)
     after every `checkpoint_every` epochs and after the last, keeping the latest `keep` (None:
@@ -224,7 +205,8 @@ def fit(
     there is none; `params` and `opt_state` are then only templates) and ends bit for bit
     where the uninterrupted run with the same arguments ends; a run that had finished returns
     its result, and a larger `epochs` extends it. Without `resume`, a `checkpoint_dir` that
-    already holds checkpoints is refused (`FileExistsError`).
+    already holds checkpoints is refused (`FileExistsError`). Callbacks' `state_dict()` is
+    checkpointed too.
 
     Several devices (`nets/training/parallel.py`): `sharding="data"` splits every batch over
     the `data` axis of `mesh` (default: all devices, of every process) with params and state
@@ -236,6 +218,7 @@ def fit(
     """
     epochs = positive_count("epochs", epochs)
     patience = positive_count("patience", patience)
+    callbacks = Callbacks(callbacks)
     config, train, val, metric_name = _prepare(
         model, loss, optimizer, train, val, batch_size=batch_size, metric=metric,
         max_steps=max_steps, tol_params=tol_params, tol_loss=tol_loss, drop_last=drop_last,
@@ -247,6 +230,8 @@ def fit(
         raise ValueError("the initial params contain NaN or Inf")
     check_data(config.apply_fn, params, loss, {"train": train, "val": val})
     key = jax.random.key(0) if key is None else key
+    steps_per_epoch = num_batches(len(train), batch_size, drop_last=drop_last)
+    progress_shown = Progress(progress, epochs=epochs, done=0, steps_per_epoch=steps_per_epoch)
     run, every = open_run(checkpoint_dir, checkpoint_every=checkpoint_every, keep=keep,
                           resume=resume)
     epoch_fn, evaluate_fn = jitted_epoch(config), _evaluator(config)
@@ -257,10 +242,12 @@ def fit(
     opt_state = jax.tree.map(jnp.copy, optimizer.init(params) if opt_state is None else opt_state)
     params, opt_state, counters, (train, val) = place_run(
         config.parallel, params, opt_state, initial_counters(), (train, val))
-    history = _empty_history(metric_name)
+    history = History.empty(metric_name)
     has_lr = learning_rate_of(jax.eval_shape(optimizer.init, params)) is not None
-    stopping = _EarlyStopping(patience, min_delta, restore_best and patience is not None)
-    reason = REASONS[RUNNING]
+    stopping = Patience(patience, min_delta)
+    keep_best = restore_best and patience is not None
+    best_params = None
+    reason, stopped_by = REASONS[RUNNING], None
     settings = {
         "key": key_record(key), "batch_size": config.batch_size, "drop_last": config.drop_last,
         "shuffle": config.shuffle, "max_steps": config.max_steps,
@@ -269,29 +256,38 @@ def fit(
         "metric_name": metric_name, "train_size": len(train),
         "val_size": None if val is None else len(val),
     }
-    epochs_run, steps_after, finished = 0, 0, False
+    epochs_run, steps_after, finished, result = 0, 0, False, None
     try:
         if run is not None and run.latest() is not None:
             state = {"params": params, "opt_state": opt_state, "counters": counters,
-                     "best_params": params if stopping.keep_best else None}
+                     "best_params": params if keep_best else None}
             state, meta = run.restore(run.latest(), like=state,
                                       what="this call's params and optimizer state")
             check_settings(run, meta["settings"], settings)
             params, opt_state, counters = state["params"], state["opt_state"], state["counters"]
-            stopping.restore(meta["stopping"], state["best_params"])
+            stopping.restore(meta["stopping"])
+            best_params = state["best_params"]
             history = history_from(meta["history"], metric_name)
             epochs_run, steps_after = int(meta["epochs_run"]), int(counters[0])
             reason, finished = meta["reason"], meta["reason"] != REASONS[RUNNING]
+            stopped_by = meta.get("stopped_by")
+            callbacks.restore(meta.get("callbacks"))
             if epochs_run > epochs:
                 raise ValueError(f"resume=True: the checkpointed run has done {epochs_run} "
                                  f"epochs, more than epochs={epochs}")
+        callbacks.begin(TrainingStart(
+            epochs_done=epochs_run, steps_done=steps_after, history=history, epochs=epochs,
+            steps_per_epoch=steps_per_epoch, has_val=val is not None))
         step_losses = [history.step_loss]
         step_lrs = [np.zeros(0) if history.step_learning_rate is None
                     else history.step_learning_rate]
-        show = sys.stderr.isatty() if progress is None else bool(progress)
-        bar = _progress_bar(epochs, show, num_batches(len(train), batch_size,
-                                                      drop_last=drop_last), epochs_run)
+        progress_shown.done = epochs_run
         try:
+            if epochs_run < epochs and not finished:
+                progress_shown.compiling()
+                _compile(epoch_fn, evaluate_fn, (params, opt_state, counters, replicate(
+                    config.parallel, jax.random.fold_in(key, epochs_run))), train, val)
+                history.compile_seconds = progress_shown.compiled()
             for epoch in range(epochs_run, epochs if not finished else epochs_run):
                 start = time.perf_counter()
                 steps_before = steps_after
@@ -329,50 +325,54 @@ def fit(
                 history.val_metric.append(val_metric)
                 history.learning_rate.append(
                     float(lrs[taken - 1]) if taken and has_lr else math.nan)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+                progress_shown.epoch(train_loss, val_loss)
                 if status != RUNNING:
                     reason = REASONS[status]
-                elif val is not None and stopping.should_stop(epoch, val_loss, params):
-                    reason = "early_stopping"
-                    if stopping.best_params is not None:
-                        params = stopping.best_params
+                elif val is not None:
+                    if stopping.improved(epoch, val_loss) and keep_best:
+                        best_params = jax.tree.map(jnp.copy, params)
+                    if stopping.exhausted:
+                        reason = "early_stopping"
+                        if best_params is not None:
+                            params = best_params
+                asked = callbacks.epoch_end(EpochMetrics(
+                    epoch=epoch, step=steps_after, train_loss=train_loss,
+                    train_metric=train_metric, val_loss=val_loss, val_metric=val_metric,
+                    learning_rate=history.learning_rate[-1], seconds=history.seconds[-1],
+                    metric_name=metric_name), history, steps_before)
+                if asked and reason == REASONS[RUNNING]:
+                    reason, stopped_by = callbacks.reason, callbacks.stopped_by
                 done = reason != REASONS[RUNNING]
                 if should_save(run, epochs_run, every, done or epochs_run == epochs):
                     run.save(epochs_run, {
                         "params": params, "opt_state": opt_state, "counters": counters,
-                        "best_params": stopping.best_params if stopping.keep_best else None,
+                        "best_params": best_params if keep_best else None,
                     }, {
                         "epochs_run": epochs_run, "reason": reason, "settings": settings,
                         "stopping": stopping.record(), "history": history_record(history),
+                        "stopped_by": stopped_by, "callbacks": callbacks.states(),
                     })
                 if done:
                     break
         finally:
-            if bar is not None:
-                bar.close()
+            progress_shown.close()
+        result = FitResult(
+            params=params,
+            opt_state=opt_state,
+            history=history,
+            num_steps=steps_after,
+            epochs_run=epochs_run,
+            reason=reason,
+            best_epoch=stopping.best_epoch,
+            stopped_by=stopped_by,
+        )
     finally:
-        if run is not None:
-            run.close()
-    return FitResult(
-        params=params,
-        opt_state=opt_state,
-        history=history,
-        num_steps=steps_after,
-        epochs_run=epochs_run,
-        reason=reason,
-        best_epoch=stopping.best_epoch,
-    )
-
-
-def _progress_bar(epochs: int, show: bool, steps_per_epoch: int, done: int = 0) -> Any:
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=epochs, initial=done, unit="epoch",
-                desc=f"fit ({steps_per_epoch} steps/epoch)")
+        try:
+            callbacks.end(result)
+        finally:
+            if run is not None:
+                run.close()
+    return result
 
 
 def evaluate(

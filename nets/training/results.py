@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from _descent import validation
 
 
 class DivergenceError(FloatingPointError):
@@ -36,7 +42,8 @@ class History:
     `optim.inject_hyperparams`; else None). Per epoch: `train_loss` and `train_metric` on the
     whole training split after the epoch, `val_loss` and `val_metric` (NaN without a validation
     split or metric), `learning_rate` at the epoch's last step (NaN if unknown) and `seconds`
-    of wall time (the first epoch includes compilation). `metric_name` names the metric.
+    of wall time. `metric_name` names the metric; `compile_seconds` is the time this `fit`
+    call spent compiling before its first epoch (0 when the program was compiled already).
     """
 
     step_loss: np.ndarray
@@ -48,6 +55,18 @@ class History:
     learning_rate: list[float]
     seconds: list[float]
     metric_name: str | None
+    compile_seconds: float = 0.0
+
+    @classmethod
+    def empty(cls, metric_name: str | None) -> History:
+        return cls(step_loss=np.zeros(0, np.float64), step_learning_rate=None, train_loss=[],
+                   train_metric=[], val_loss=[], val_metric=[], learning_rate=[], seconds=[],
+                   metric_name=metric_name)
+
+    def __repr__(self) -> str:
+        return (f"History({len(self.train_loss)} epochs, {len(self.step_loss)} steps, "
+                f"metric {self.metric_name!r}: train_loss, train_metric, val_loss, val_metric, "
+                "learning_rate, seconds per epoch; step_loss, step_learning_rate per step)")
 
 
 class FitResult(NamedTuple):
@@ -56,8 +75,10 @@ class FitResult(NamedTuple):
     `params` are the final params (the best epoch's with early stopping and `restore_best`);
     `opt_state` the final optimizer state; `num_steps` the updates applied; `epochs_run` the
     epochs started; `reason` why training ended (`"epochs"`, `"max_steps"`, `"tol_params"`,
-    `"tol_loss"` or `"early_stopping"`); `best_epoch` the 0-based epoch with the lowest
-    validation loss (None without a validation split).
+    `"tol_loss"`, `"early_stopping"`, or `"callback"` when a callback asked to stop);
+    `best_epoch` the 0-based epoch with the lowest validation loss (None without a
+    validation split); `stopped_by` what a callback said when it stopped the run (else None).
+    Printed, it is a summary of a few lines (`summary()`), not the arrays.
     """
 
     params: Any
@@ -67,6 +88,32 @@ class FitResult(NamedTuple):
     epochs_run: int
     reason: str
     best_epoch: int | None
+    stopped_by: str | None = None
+
+    def summary(self) -> str:
+        """A few lines: epochs, steps, why it stopped, the final losses and metric, the best
+        epoch, the seconds."""
+        h = self.history
+        lines = [f"FitResult: {self.epochs_run} epochs, {self.num_steps} steps, "
+                 f"stopped by {self.reason}" + (f" ({self.stopped_by})" if self.stopped_by
+                                               else "")]
+        metric = h.metric_name or "metric"
+        for split in ("train", "val"):
+            losses, scores = getattr(h, f"{split}_loss"), getattr(h, f"{split}_metric")
+            if losses and not math.isnan(losses[-1]):
+                line = f"  final {split}_loss {losses[-1]:.4g}"
+                if h.metric_name is not None:
+                    line += f", {split}_{metric} {scores[-1]:.4g}"
+                lines.append(line)
+        if self.best_epoch is not None:
+            lines.append(f"  best epoch {self.best_epoch} (val_loss "
+                         f"{h.val_loss[self.best_epoch]:.4g})")
+        lines.append(f"  {sum(h.seconds):.2f} s training, {h.compile_seconds:.2f} s compiling;"
+                     " fields: params, opt_state, history, ...")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
 
 
 @dataclasses.dataclass
@@ -100,6 +147,54 @@ class SweepResult:
     test_loss: np.ndarray | None = None
     test_metric: np.ndarray | None = None
     epoch_seconds: np.ndarray | None = None
+
+    def summary(self) -> str:
+        """A few lines: runs, epochs, steps, the best configuration, the seconds."""
+        seeds = len({row.get("seed") for row in self.table}) or 1
+        runs, epochs = len(self.table), int(np.shape(self.train_loss)[-1])
+        lines = [f"SweepResult: {runs} runs ({runs // seeds} configurations x {seeds} seeds), "
+                 f"{epochs} epochs, {int(np.shape(self.step_loss)[-1])} steps each, "
+                 f"{self.seconds:.2f} s"]
+        column = "train_loss" if np.all(np.isnan(self.val_loss)) else "val_loss"
+        if self.best is not None:
+            chosen = ", ".join(f"{k}={_cell(v)}" for k, v in self.best.items())
+            lines.append(f"  best: {chosen} ({column} {self.best_score:.4g}, mean over seeds)")
+        diverged = sum(bool(row.get("diverged")) for row in self.table)
+        final = np.asarray(getattr(self, column))[:, -1] if runs and epochs else np.zeros(0)
+        if final.size and not np.all(np.isnan(final)):
+            lines.append(f"  final {column} {np.nanmin(final):.4g} to {np.nanmax(final):.4g} "
+                         f"across runs; {diverged} diverged")
+        lines.append("  format_table() prints one line per run")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def log_rows(self) -> list[dict[str, Any]]:
+        """One row per run and epoch: `run`, the hyperparameters, `seed`, `epoch`,
+        `train_loss`, `val_loss`, `val_<metric>`, from the per-epoch curves."""
+        metric = f"val_{self.metric_name or 'metric'}"
+        names = [k for k in (self.table[0] if self.table else {})
+                 if k not in ("seed", "train_loss", "val_loss", "val_metric", "diverged")]
+        return [{"run": r, **{k: row[k] for k in names}, "seed": row["seed"], "epoch": e,
+                 "train_loss": float(self.train_loss[r, e]),
+                 "val_loss": float(self.val_loss[r, e]), metric: float(self.val_metric[r, e])}
+                for r, row in enumerate(self.table) for e in range(self.train_loss.shape[1])]
+
+    def write_log(self, path: str | os.PathLike, format: str = "csv") -> Path:
+        """Write `log_rows()` to `path` as CSV (floats exact) or JSON lines (NaN as null), the
+        per-run metric log of a sweep (whose runs train as one program, without callbacks)."""
+        format = validation.choice("format", format, ("csv", "jsonl"))
+        rows, path = self.log_rows(), Path(path)
+        if format == "jsonl":
+            text = "".join(json.dumps({k: None if isinstance(v, float) and math.isnan(v)
+                                       else v for k, v in row.items()}) + "\n" for row in rows)
+        else:
+            text = ",".join(rows[0]) + "\n" if rows else ""
+            text += "".join(",".join(repr(v) if isinstance(v, float) else str(v)
+                                     for v in row.values()) + "\n" for row in rows)
+        path.write_text(text)
+        return path
 
     def format_table(self) -> str:
         """The table as aligned text, one run per line."""

@@ -83,6 +83,20 @@ class MinimizeResult(NamedTuple):
             return REASONS[int(codes)]
         return np.vectorize(lambda c: REASONS[int(c)], otypes=[object])(codes)
 
+    def __repr__(self) -> str:
+        """A few lines (why it stopped, the steps, the value), not the arrays."""
+        codes = np.asarray(self.reason_code)
+        fields = "  fields: " + ", ".join(self._fields)
+        if codes.ndim:  # a vmapped result
+            reasons, counts = np.unique(np.asarray(self.reason, str), return_counts=True)
+            told = ", ".join(f"{r} {c}" for r, c in zip(reasons, counts, strict=True))
+            return (f"MinimizeResult: {codes.size} problems, "
+                    f"{int(np.sum(self.converged))} converged ({told})\n{fields}")
+        said = "converged" if bool(self.converged) else "not converged"
+        return (f"MinimizeResult: {said} ({self.reason}) after {int(self.num_steps)} steps\n"
+                f"  value {float(self.value):.6g}, gradient norm {float(self.grad_norm):.3g}\n"
+                f"{fields}")
+
 
 def _tolerance(name: str, value: float | None) -> float:
     if value is None:
