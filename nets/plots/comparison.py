@@ -19,14 +19,36 @@ def _label(comparison: Any) -> str:
     return f"{comparison.metric}{' (%)' if comparison.higher_is_better else ''}"
 
 
+def _overlap_safe(look: dict[str, Any], index: int, count: int) -> dict[str, Any]:
+    """`look` with a line the wider the earlier it is drawn: lines that coincide (sgd, momentum
+    and Nesterov often do) then show as nested stripes instead of the last one alone."""
+    return {**look, "linewidth": 1.2 + 0.45 * (count - 1 - index)}
+
+
+def _dodge(index: int, count: int) -> float:
+    """A factor that shifts optimizer `index`'s points along a log axis by a few percent, so
+    that equal values at equal rates do not hide each other's markers."""
+    return 10.0 ** (0.025 * (index - (count - 1) / 2))
+
+
+def _legend_outside(ax: Any) -> None:
+    """The legend to the right of the axes, where it hides no curve."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              framealpha=0.9)
+
+
 def draw_tuning_curves(comparison: Any, ax: Any) -> None:
     """Draw into `ax` the validation metric after the last epoch against the learning rate,
     one line per optimizer (the mean over seeds) with a band from the lowest to the highest
-    seed; the chosen rate is ringed. Rates where a seed diverged are left out."""
+    seed; the chosen rate is ringed. Rates where a seed diverged are left out. Each optimizer's
+    rates are shifted by a few percent (and earlier lines drawn wider) so that none hides
+    another; the legend is right of the axes."""
     scale = _percent(comparison)
+    count = len(comparison.outcomes)
     for i, outcome in enumerate(comparison.outcomes):
-        look = style(i)
-        rates = np.asarray([p.learning_rate for p in outcome.grid])
+        look = _overlap_safe(style(i), i, count)
+        grid = [p.learning_rate for p in outcome.grid]
+        rates = np.asarray(grid) * _dodge(i, count)
         values = scale * np.asarray(outcome.val_by_rate, np.float64)
         ok = np.asarray([p.diverged == 0 for p in outcome.grid]) & np.all(
             np.isfinite(values), axis=1)
@@ -37,7 +59,7 @@ def draw_tuning_curves(comparison: Any, ax: Any) -> None:
         ax.fill_between(rates[ok], values[ok].min(axis=1), values[ok].max(axis=1),
                         color=look["color"], alpha=0.15, linewidth=0)
         if outcome.learning_rate is not None:
-            chosen = list(rates).index(outcome.learning_rate)
+            chosen = grid.index(outcome.learning_rate)
             ax.plot(rates[chosen], values[chosen].mean(), marker="o", markersize=11,
                     markerfacecolor="none", markeredgecolor=look["color"], linestyle="none")
     ax.set_xscale("log")
@@ -50,7 +72,7 @@ def draw_tuning_curves(comparison: Any, ax: Any) -> None:
     else:
         ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2, loc="lower center")
+    _legend_outside(ax)
 
 
 def plot_tuning_curves(comparison: Any, path: str | os.PathLike, *, title: str | None = None
@@ -65,10 +87,12 @@ def plot_tuning_curves(comparison: Any, path: str | os.PathLike, *, title: str |
     return _save(plt, fig, path)
 
 
-def _band(ax, x, runs, look, label):
+def _band(ax, x, runs, look, label, index, count):
     runs = np.asarray(runs, np.float64)
-    ax.plot(x, runs.mean(axis=0), label=label, markersize=3, markevery=max(1, len(x) // 10),
-            **look)
+    # Markers at epochs staggered by optimizer, so that curves lying on each other keep theirs.
+    every = max(1, len(x) // 8)
+    ax.plot(x, runs.mean(axis=0), label=label, markersize=4,
+            markevery=(index * every // max(1, count) % every, every), **look)
     ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), color=look["color"], alpha=0.15,
                     linewidth=0)
 
@@ -78,14 +102,15 @@ def draw_comparison_curves(comparison: Any, axes: Any) -> None:
     epoch (log scale) and the validation metric per epoch, as the mean over seeds with a
     min-max band."""
     scale = _percent(comparison)
+    count = len(comparison.outcomes)
     for i, outcome in enumerate(comparison.outcomes):
         if outcome.summary is None:
             continue
-        look = style(i)
+        look = _overlap_safe(style(i), i, count)
         epochs = np.arange(1, outcome.epoch_loss.shape[1] + 1)
         label = f"{outcome.optimizer} ({outcome.learning_rate:.3g})"
-        _band(axes[0], epochs, outcome.epoch_loss, look, label)
-        _band(axes[1], epochs, scale * outcome.val_curve, look, label)
+        _band(axes[0], epochs, outcome.epoch_loss, look, label, i, count)
+        _band(axes[1], epochs, scale * outcome.val_curve, look, label, i, count)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("training loss (mean over the epoch's minibatches)")
     axes[1].set_ylabel(f"validation {_label(comparison)}")
@@ -97,7 +122,7 @@ def draw_comparison_curves(comparison: Any, axes: Any) -> None:
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=8, ncol=2, loc="lower right")
+    _legend_outside(axes[1])
 
 
 def plot_comparison_curves(comparison: Any, path: str | os.PathLike, *,
@@ -146,6 +171,6 @@ def plot_test_metric(comparison: Any, path: str | os.PathLike, *, title: str | N
 
 def _save(plt: Any, fig: Any, path: str | os.PathLike) -> str:
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")  # the legends outside the axes included
     plt.close(fig)
     return str(path)

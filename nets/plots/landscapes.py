@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nets.plots.style import pyplot
+from nets.plots.style import pyplot, style
 
 
 def _iterates(run: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -102,9 +102,10 @@ def draw_landscape_trajectories(
     spaced geometrically in `f - minimum_value` when the minimum is known (so the floor of a valley
     shows), linearly in `f` otherwise. Each path ends in a square; a run that diverged is
     labelled so and ends in a cross at its last finite point; paths leaving the domain are
-    clipped. `contour_lines=False` leaves out the lines between the shaded bands (many small
-    panels compress to far smaller PNGs without them). Uses only `ax` and its figure (no pyplot
-    state), so it draws into notebooks too.
+    clipped; each path has its own dash pattern too, and the legend goes under the axes, where
+    it hides nothing. `contour_lines=False` leaves out the lines between the shaded bands (many
+    small panels compress to far smaller PNGs without them). Uses only `ax` and its figure (no
+    pyplot state), so it draws into notebooks too.
     """
     from matplotlib.colors import LogNorm
 
@@ -142,8 +143,11 @@ def draw_landscape_trajectories(
                else f"{path.steps} steps")
         color = colors[i] if colors is not None else f"C{i % 10}"
         points = path.points
+        # A dash pattern of its own too: paths that coincide (sgd, momentum and Nesterov often
+        # share their first steps) stay told apart.
         ax.plot(points[:, 0], points[:, 1], color=color, linewidth=width, alpha=0.9,
-                marker="o", markersize=2.5 if len(points) <= 300 else 0, label=f"{name} ({tag})")
+                linestyle=style(i)["linestyle"], marker="o",
+                markersize=2.5 if len(points) <= 300 else 0, label=f"{name} ({tag})")
         if len(points):
             ax.plot(*points[-1], marker="X" if path.diverged else "s",
                     markersize=9 if path.diverged else 6, color=color, markeredgecolor="black",
@@ -167,7 +171,15 @@ def draw_landscape_trajectories(
     ax.set_ylabel("$x_2$")
     ax.set_title(f"{landscape.name}: f = {landscape.formula}", fontsize=10)
     if legend:
-        ax.legend(loc="best", fontsize=8, framealpha=0.85)
+        _legend_below(ax)
+
+
+def _legend_below(ax: Any) -> None:
+    """The legend under the axes, outside them: inside, it would cover part of the landscape
+    (Rosenbrock's valley fills the plot from corner to corner)."""
+    count = len(ax.get_legend_handles_labels()[1])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=min(3, max(1, count)),
+              fontsize=8, frameon=False)
 
 
 def draw_value_curves(
@@ -180,14 +192,19 @@ def draw_value_curves(
 ) -> None:
     """Draw `f(x_t) - f*` against the step t of each run on a log scale (`f(x_t)` on a
     symmetric log scale when the landscape's minimum is unknown) on the axes `ax`; runs as in
-    `draw_landscape_trajectories`, in the same colors."""
+    `draw_landscape_trajectories`, in the same colors and dash patterns."""
     floor = landscape.minimum_value
     paths = _paths(landscape, runs)
     tops = []
     for i, (name, path) in enumerate(paths.items()):
         shown = path.values - floor if floor is not None else path.values
-        color = colors[i] if colors is not None else f"C{i % 10}"
-        ax.plot(np.arange(len(shown)), shown, color=color, linewidth=1.4, label=name)
+        look = style(i)
+        if colors is not None:
+            look["color"] = colors[i]
+        # Markers at staggered steps, so that curves lying on each other keep theirs visible.
+        every = max(1, len(shown) // 8)
+        ax.plot(np.arange(len(shown)), shown, linewidth=1.4, label=name, markersize=4,
+                markevery=(i * every // max(1, len(paths)), every), **look)
         tops.append(np.max(shown, initial=0.0))
     if floor is not None:
         ax.set_yscale("log")
@@ -197,13 +214,32 @@ def draw_value_curves(
     else:
         # Unbounded below (a saddle): symmetric log, linear within 1% of the largest start.
         starts = [abs(path.values[0]) for path in paths.values() if len(path.values)]
-        ax.set_yscale("symlog", linthresh=max(1e-3, 1e-2 * max(starts, default=1.0)))
+        threshold = max(1e-3, 1e-2 * max(starts, default=1.0))
+        ax.set_yscale("symlog", linthresh=threshold)
+        _symlog_ticks(ax, threshold, max(tops, default=1.0),
+                      max((-np.min(p.values, initial=0.0) for p in paths.values()), default=0.0))
         ax.set_ylabel("f(x_t)")
     ax.set_xlabel("step t")
     ax.grid(True, alpha=0.3)
     ax.minorticks_off()
     if legend:
-        ax.legend(fontsize=8)
+        _legend_below(ax)
+
+
+def _symlog_ticks(ax: Any, threshold: float, top: float, bottom: float) -> None:
+    """Ticks at 0 and at +-10^k from ten times the linear threshold outwards (every other
+    decade when there are many): the default ones at +-threshold crowd the label of 0."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    low = int(np.ceil(np.log10(10 * threshold)))
+    ticks = [0.0]
+    for extent, sign in ((top, 1.0), (bottom, -1.0)):
+        if extent > 10 * threshold:
+            high = int(np.ceil(np.log10(extent)))
+            stride = 1 if high - low <= 5 else 2
+            ticks += [sign * 10.0**k for k in range(low, high + 1, stride)]
+    ax.yaxis.set_major_locator(FixedLocator(sorted(ticks)))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def plot_landscape_trajectories(
@@ -227,7 +263,7 @@ def plot_landscape_trajectories(
     plt = pyplot()
     _check_2d(landscape)
     panels = 2 if values else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.6 * panels, 5.6), dpi=110, squeeze=False,
+    fig, axes = plt.subplots(1, panels, figsize=(6.6 * panels, 6.4), dpi=110, squeeze=False,
                              width_ratios=[1.15, 1.0] if values else None)
     draw_landscape_trajectories(axes[0, 0], landscape, runs, resolution=resolution,
                                 num_levels=num_levels)
@@ -236,8 +272,8 @@ def plot_landscape_trajectories(
         axes[0, 1].set_title("value against step", fontsize=10)
     fig.suptitle(title or f"Optimizer paths on {landscape.name} from {landscape.start}")
     # Fixed margins: tight_layout would measure every tick label of the log axes, which costs
-    # more than the rest of the figure.
-    fig.subplots_adjust(left=0.06 * 2 / panels, right=0.98, bottom=0.1, top=0.88, wspace=0.22)
+    # more than the rest of the figure. The bottom leaves room for the legend under the contours.
+    fig.subplots_adjust(left=0.06 * 2 / panels, right=0.98, bottom=0.24, top=0.9, wspace=0.22)
     fig.savefig(path)
     plt.close(fig)
     return str(path)
