@@ -199,7 +199,7 @@ def prepare(impl: Impl, case: Case, key: jax.Array, check_steps: int) -> Prepare
     params = make_tree(case.tree(), k_params, 0.1)
     grads = make_tree(case.tree(), k_grads, 1.0)
     if impl.flat:
-        params, grads = optim.flatten(params), optim.flatten(grads)
+        params, grads = optim.flatten_params(params), optim.flatten_params(grads)
     tx = impl.make_tx()
     state = tx.init(params)
     block(state)

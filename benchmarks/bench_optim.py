@@ -14,7 +14,7 @@
      optax       optax 0.2.x, leaf by leaf
      ours        this library, leaf by leaf
      fused-tree  optim.fused(ours) with params and grads as trees (gathered, split back)
-     fused-flat  optim.fused(ours) with params and grads as FlatTrees (optim.flatten)
+     fused-flat  optim.fused(ours) with params and grads as FlatTrees (optim.flatten_params)
    Correctness first: after a few steps from the same start, every implementation's params
    are compared with optax's (close) and with ours leaf by leaf (bits); then timings: the
    median of many steps in several repeats, implementations interleaved, with the spread, the

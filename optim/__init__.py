@@ -8,7 +8,9 @@
 Every public name is importable from here. The rooms behind them:
 
     _core/         the contract: GradientTransformation, chain, inject_hyperparams, state access
-    tree           the pytree maths (optim.tree.tree_global_norm, ...)
+    tree/          the pytree maths (optim.tree.tree_global_norm, optax's optim.tree.get, ...);
+                   tree_utils: the same under optax.tree_utils' names
+    losses/        optax's losses, one value per example (optim.losses.l2_loss, ...)
     transforms/    the building blocks, one module per family
     aliases/       the optimizers, each one chain of building blocks
     wrappers/      transforms around another optimizer
@@ -144,7 +146,7 @@ from optim.second_order.quasi_newton import scale_by_bfgs, scale_by_lbfgs
 from optim.second_order.zoom import scale_by_zoom_linesearch
 
 # the flat fast path for many leaves
-from optim.flat.flat_tree import FlatTree, flatten, unflatten
+from optim.flat.flat_tree import FlatTree, flatten_params, unflatten
 from optim.flat.fused import FusionError, check_fusable, fused, fused_step
 
 # states placed like their params, under jit too
@@ -174,13 +176,111 @@ from schedules import (
 # optax's losses and the contrib optimizers, as sub-namespaces
 # (optim.losses, optim.contrib: added here)
 from optim import contrib
+from optim import losses, tree_utils
+from optim.losses import (
+    convex_kl_divergence,
+    cosine_distance,
+    cosine_similarity,
+    ctc_loss,
+    ctc_loss_with_forward_probs,
+    generalized_kl_divergence,
+    hinge_loss,
+    huber_loss,
+    kl_divergence,
+    l2_loss,
+    log_cosh,
+    ntxent,
+    safe_softmax_cross_entropy,
+    sigmoid_binary_cross_entropy,
+    sigmoid_focal_loss,
+    smooth_labels,
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+    squared_error,
+)
+from optim.tree import (
+    bias_correction,
+    update_infinity_moment,
+    update_moment,
+    update_moment_per_elem_norm,
+)
+from optim.tree import tree_map_params
 
 # optax's optimizers and building blocks that had no counterpart above
+from optim.aliases.adaptive_moments import (
+    adan,
+    novograd,
+    optimistic_adam,
+    optimistic_adam_v2,
+    sm3,
+)
+from optim.aliases.step_sizes import fromage, optimistic_gradient_descent, polyak_sgd
+from optim.distributions import multi_normal
+from optim.linalg import matrix_inverse_pth_root, nnls, power_iteration
+from optim import microbatching
+from optim.microbatching import microbatch
+from optim.second_order.zoom import ZoomLinesearchInfo
+from optim.second_order.quasi_newton import ScaleByLBFGSState
+from optim.transforms.adan import ScaleByAdanState, scale_by_adan
+from optim.transforms.adaptive_clipping import (
+    AdaptiveGradClipState,
+    adaptive_grad_clip,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
+from optim.transforms.block_norms import normalize_by_update_norm, scale_by_param_block_norm
+from optim.transforms.clipping import ClipByGlobalNormState, ClipState
+from optim.transforms.distance_over_gradients import (
+    ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients,
+)
+from optim.transforms.layerwise import ScaleByTrustRatioState
+from optim.transforms.novograd import ScaleByNovogradState, scale_by_novograd
+from optim.transforms.optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
+from optim.transforms.polyak import scale_by_polyak
+from optim.transforms.scaling import ScaleState
+from optim.transforms.sm3 import ScaleBySM3State, scale_by_sm3
 
 # optax's wrappers and API (multi_transform, conditionally_*, monitor, extra args, ...)
+from optim._core.base import (
+    GradientTransformationExtraArgs,
+    TransformInitFn,
+    TransformUpdateExtraArgsFn,
+    TransformUpdateFn,
+)
+from optim._core.hyperparams import (
+    InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    inject_stateful_hyperparams,
+)
+from optim._core.masks import MaskOrFn
+from optim.second_order.from_state import value_and_grad_from_state
+from optim.wrappers.accumulate import ShouldSkipUpdateFunction
+from optim.wrappers.conditional import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    conditionally_mask,
+    conditionally_transform,
+)
+from optim.wrappers.layouts import flatten
+from optim.wrappers.lookahead import LookaheadParams
+from optim.wrappers.monitoring import (
+    MonitorState,
+    SnapshotState,
+    measure_with_ema,
+    monitor,
+    snapshot,
+)
+from optim.wrappers.partition import MultiTransformState, multi_transform
+from schedules import StatefulSchedule, WrappedSchedule
 
 # The public surface: every name imported above, and these sub-namespaces.
-_PUBLIC_MODULES = {"analysis", "contrib", "landscapes", "losses", "states", "tree"}
+_PUBLIC_MODULES = {
+    "analysis", "contrib", "landscapes", "losses", "microbatching", "states", "tree", "tree_utils"
+}
 __all__ = sorted(
     name
     for name, value in globals().items()

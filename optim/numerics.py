@@ -4,10 +4,12 @@ counter, and the global norm.
     safe_norm(x, min_norm)               max(||x||, min_norm), gradient 0 (not NaN) below
     safe_root_mean_squares(x, min_rms)   max(sqrt(mean |x|**2), min_rms), likewise
     safe_increment(count)                count + 1, saturating at the dtype's largest value
-    global_norm(tree)                    the l2 norm of a whole tree (`tree_global_norm`)
+    global_norm(updates)                 the l2 norm of a whole tree (`tree_global_norm`)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,10 @@ from jax.typing import ArrayLike
 
 from optim.tree import tree_global_norm
 
-global_norm = tree_global_norm
+
+def global_norm(updates: Any) -> jax.Array:
+    """The l2 norm of a whole tree, `tree_global_norm(updates)` under optax's argument name."""
+    return tree_global_norm(updates)
 
 
 def _abs_sq(x: jax.Array) -> jax.Array:

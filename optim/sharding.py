@@ -124,7 +124,7 @@ def state_shardings(optimizer: Any, params: Any) -> Any:
     `params` are arrays or `jax.ShapeDtypeStruct`s with a `sharding`, all on one mesh (or one
     device); a leaf that says nothing of its placement (a NumPy array, an uncommitted array
     among committed ones) is taken as replicated. For `optim.fused`, pass the `FlatTree`
-    (`optim.flatten(params)`): on Auto mesh axes, `jit` sees a tree of params without their
+    (`optim.flatten_params(params)`): on Auto mesh axes, `jit` sees a tree of params without their
     shardings and gathers them by dtype, so its state would not have the eager layout.
 
     On a mesh of Explicit axes the moments' types carry the params' shardings under `jit` too,

@@ -54,6 +54,9 @@ from schedules.scaling import linear_scaling
 # warmup
 from schedules.warmup import linear_warmup, warmup_cosine_decay
 
+# optax's schedule types (optax.schedules' injection wrappers are in optim, which imports this)
+from schedules.stateful import Schedule, StatefulSchedule, WrappedSchedule
+
 __all__ = [
     # decay
     "constant",
@@ -88,4 +91,8 @@ __all__ = [
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
+    # optax's schedule types
+    "Schedule",
+    "StatefulSchedule",
+    "WrappedSchedule",
 ]

@@ -103,7 +103,7 @@ def three_groups():
 REGISTRY = {
     # core
     "identity": entry(optim.identity),
-    "stateless": entry(optim.stateless, fn=lambda updates, params: updates),
+    "stateless": entry(optim.stateless, f=lambda updates, params: updates),
     # building blocks
     "scale": entry(optim.scale, step_size=-0.5),
     "scale_by_learning_rate": entry(optim.scale_by_learning_rate, learning_rate=0.1),
@@ -182,6 +182,13 @@ REGISTRY = {
     "fused": entry(optim.fused, tx=optim.adam(1e-2)),
     "with_extra_args_support": entry(optim.with_extra_args_support, tx=optim.adam(1e-2)),
     "elementwise": entry(optim.elementwise, tx=optim.adam(1e-2)),
+    # optax's wrappers under optax's names (tests/test_optax_wrappers.py compares them with optax)
+    "conditionally_mask": entry(optim.conditionally_mask, inner=optim.adam(1e-2), should_transform_fn=lambda step: step % 2 == 0),
+    "conditionally_transform": entry(optim.conditionally_transform, inner=optim.scale_by_adam(), should_transform_fn=lambda step: step >= 1, descends=then_scale(-0.1), start=halves),
+    "monitor": entry(optim.monitor, measures={"norm": lambda u: optim.tree_global_norm(u).astype(jnp.float32), "ema": optim.measure_with_ema(lambda u: optim.tree_global_norm(u).astype(jnp.float32), 0.9)}),
+    "snapshot": entry(optim.snapshot, measure_name="norm", measure=lambda u: optim.tree_global_norm(u).astype(jnp.float32)),
+    "measure_with_ema": entry(optim.measure_with_ema, measure=lambda u: u, decay=0.9),
+    "flatten": entry(optim.flatten, inner=optim.adam(1e-2), descends=as_is, start=halves),
     # second order and line searches (optim/second_order/): they read value=, grad= and
     # value_fn= (the quadratic `loss` of test_contract.py, so every trial is real). For
     # bfloat16 params they compute in float32 (linesearch.value_dtype) and cast the updates back,
@@ -216,6 +223,25 @@ REGISTRY = {
     "yogi": entry(optim.yogi, learning_rate=0.01, descends=as_is, start=mixed),
     "nadamw": entry(optim.nadamw, learning_rate=0.01, descends=as_is, start=mixed),
     "adamaxw": entry(optim.adamaxw, learning_rate=0.01, descends=as_is, start=mixed),
+    # optax's optimizers and building blocks that had no counterpart (tests/test_optax_optimizers.py);
+    # the Polyak step reads the contract's value=.
+    "scale_by_adan": entry(optim.scale_by_adan),
+    "adan": entry(optim.adan, learning_rate=0.01, weight_decay=1e-2, descends=as_is, start=mixed),
+    "scale_by_novograd": entry(optim.scale_by_novograd, weight_decay=1e-2),
+    "novograd": entry(optim.novograd, learning_rate=0.01, descends=as_is, start=mixed),
+    "scale_by_sm3": entry(optim.scale_by_sm3, static_args=("b1", "b2", "eps")),
+    "sm3": entry(optim.sm3, learning_rate=0.1, static_args=("momentum",), descends=as_is, start=mixed),
+    "fromage": entry(optim.fromage, learning_rate=0.01, descends=as_is, start=halves),
+    "scale_by_optimistic_gradient": entry(optim.scale_by_optimistic_gradient, alpha=0.5, beta=1.0),
+    "optimistic_gradient_descent": entry(optim.optimistic_gradient_descent, learning_rate=0.1, descends=as_is, start=mixed),
+    "optimistic_adam": entry(optim.optimistic_adam, learning_rate=0.01, static_args=("learning_rate", "optimism")),
+    "optimistic_adam_v2": entry(optim.optimistic_adam_v2, learning_rate=0.01, descends=as_is, start=mixed),
+    "scale_by_polyak": entry(optim.scale_by_polyak, max_learning_rate=0.5),
+    "polyak_sgd": entry(optim.polyak_sgd, max_learning_rate=0.5, descends=as_is, start=halves),
+    "scale_by_distance_over_gradients": entry(optim.scale_by_distance_over_gradients, static_args=("param_dtype",)),
+    "scale_by_param_block_norm": entry(optim.scale_by_param_block_norm),
+    "normalize_by_update_norm": entry(optim.normalize_by_update_norm, scale_factor=0.5),
+    "adaptive_grad_clip": entry(optim.adaptive_grad_clip, clipping=0.1, static_args=("axis",)),
     # The optimizers checked for descent with the hyperparameters of their own tests (the
     # entries above with other values keep theirs): the modern aliases ...
     "nadam_0.01": entry(optim.nadam, learning_rate=0.01, descends=as_is, start=mixed),
@@ -247,12 +273,13 @@ NOT_OPTIMIZERS = {
     "apply_updates", "chain", "named_chain", "find_fields", "get_field", "set_field",
     "inject_hyperparams",  # tested in test_hyperparams.py and below, on every entry
     "ElementwiseTransformation", "ParamsRequiredError", "is_elementwise", "states", "tree",
+    "contrib",  # its optimizers are compared with optax.contrib in tests/test_contrib_*.py
     # pytree helpers
     "tree_add", "tree_add_scaled", "tree_all_finite", "tree_cast", "tree_global_norm",
     "tree_scale", "tree_sub", "tree_sum_of_squares", "tree_vdot", "tree_where", "tree_zeros_like",
     # helpers of the modern optimizers and wrappers
     "MaskedNode", "eval_params", "raise_if_gave_up", "schedule_free_eval_params",
-    "orthogonalize_via_newton_schulz", "FlatTree", "FusionError", "check_fusable", "flatten",
+    "orthogonalize_via_newton_schulz", "FlatTree", "FusionError", "check_fusable",
     "unflatten", "fused_step", "state_shardings",
     # the minimize driver, landscapes and analysis
     "Landscape", "MinimizeResult", "Trajectory", "analysis", "landscapes", "minimize",
@@ -262,9 +289,30 @@ NOT_OPTIMIZERS = {
     "init_empty_state", "scale_gradient", "global_norm", "safe_norm", "safe_root_mean_squares",
     "safe_increment", "safe_int32_increment", "incremental_update", "periodic_update",
     "skip_not_finite", "skip_large_updates",
+    # optax's API: types, the stateful injection (as inject_hyperparams) and the line-search
+    # helper (multi_transform is partition, registered under that name).
+    "GradientTransformationExtraArgs", "TransformInitFn", "TransformUpdateFn",
+    "TransformUpdateExtraArgsFn", "MaskOrFn", "ShouldSkipUpdateFunction", "StatefulSchedule",
+    "WrappedSchedule", "LookaheadParams", "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState", "MultiTransformState", "ConditionallyMaskState",
+    "ConditionallyTransformState", "MonitorState", "SnapshotState", "inject_stateful_hyperparams",
+    "value_and_grad_from_state", "flatten_params",
+    # optax's per-example clipping: functions of a batch of gradient trees
+    "per_example_global_norm_clip", "per_example_layer_norm_clip",
     # optax's schedule names (tested in test_optax_schedule_names.py)
     "constant_schedule", "cosine_decay_schedule", "cosine_onecycle_schedule", "exponential_decay",
     "join_schedules", "linear_onecycle_schedule", "linear_schedule", "piecewise_constant_schedule",
     "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
     "warmup_constant_schedule", "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule",
+    # optax's losses (tested in test_optax_losses.py) and tree functions (test_optax_tree.py)
+    "losses", "tree_utils", "convex_kl_divergence", "cosine_distance", "cosine_similarity",
+    "ctc_loss", "ctc_loss_with_forward_probs", "generalized_kl_divergence", "hinge_loss",
+    "huber_loss", "kl_divergence", "l2_loss", "log_cosh", "ntxent", "safe_softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "smooth_labels", "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels", "squared_error", "bias_correction",
+    "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "tree_map_params",
+    # optax's linear algebra, distribution, microbatching and line-search info (tested in
+    # test_optax_utilities.py)
+    "power_iteration", "matrix_inverse_pth_root", "nnls", "multi_normal", "microbatch",
+    "microbatching", "ZoomLinesearchInfo",
 }

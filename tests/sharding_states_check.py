@@ -94,7 +94,7 @@ def check_case(name, make, mesh_name, mesh, failures):
     tx, params, grads = make(), placed(values(0), mesh), placed(values(1), mesh)
     fused = name.startswith("fused")
     if fused:
-        params, grads = optim.flatten(params), optim.flatten(grads)
+        params, grads = optim.flatten_params(params), optim.flatten_params(grads)
     tree_params = params.unflatten() if fused else params
     fail = lambda what: failures.append(f"{mesh_name} mesh, {name}: {what}")
 

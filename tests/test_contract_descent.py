@@ -64,7 +64,10 @@ class Descent(NamedTuple):
 
 
 def one_step(tx, params, state):
-    updates, state = tx.update(jax.grad(loss)(params), state, params)
+    # The loss as `value=` too, for the methods that read it (polyak_sgd, momo); the others
+    # ignore it.
+    value, grads = jax.value_and_grad(loss)(params)
+    updates, state = tx.update(grads, state, params, value=value)
     return optim.apply_updates(params, updates), state, updates
 
 

@@ -26,7 +26,8 @@ from fused_helpers import (
 )
 
 import optim
-from optim import FusionError, check_fusable, flatten, fused, fused_step, unflatten
+from optim import FusionError, check_fusable, fused, fused_step, unflatten
+from optim import flatten_params as flatten
 
 
 def _per_leaf_normalize():

@@ -25,7 +25,8 @@ from fused_helpers import (
 )
 
 import optim
-from optim import flatten, fused, unflatten
+from optim import flatten_params as flatten
+from optim import fused, unflatten
 
 # Every transform on the mixed tree (float32 and bfloat16 leaves); a few on one dtype each. The
 # quick subset (-m "not slow") keeps the mixed tree for adam, ema (rounding), the chain and

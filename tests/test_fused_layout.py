@@ -1,4 +1,4 @@
-"""The flat layout of `optim.flatten` and `optim.fused`: one buffer per dtype, large and sharded
+"""The flat layout of `optim.flatten_params` and `optim.fused`: one buffer per dtype, large and sharded
 leaves in buffers of their own, flat gradients from `unflatten`, layout mismatches named, and
 `fused_step`'s donated buffers reused (one copy alive)."""
 
@@ -21,7 +21,8 @@ from fused_helpers import (
 )
 
 import optim
-from optim import FlatTree, flatten, fused, fused_step
+from optim import FlatTree, fused, fused_step
+from optim import flatten_params as flatten
 
 
 def test_flatten_round_trip_and_layout(key):
@@ -119,7 +120,8 @@ _SHARDED_SCRIPT = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     import optim
-    from optim import flatten, fused
+    from optim import flatten_params as flatten
+    from optim import fused
 
     assert len(jax.devices()) == 2
     mesh = Mesh(np.array(jax.devices()), ("x",))

@@ -32,6 +32,21 @@ REQUIRED = {
     "yogi": {"learning_rate": 0.1},
     "sign_sgd": {"learning_rate": 0.1},
     "signum": {"learning_rate": 0.1},
+    # optax's optimizers that had no counterpart
+    "adan": {"learning_rate": 0.1},
+    "novograd": {"learning_rate": 0.1},
+    "sm3": {"learning_rate": 0.1},
+    "fromage": {"learning_rate": 0.1},
+    "optimistic_gradient_descent": {"learning_rate": 0.1},
+    "optimistic_adam": {"learning_rate": 0.1},
+    "optimistic_adam_v2": {"learning_rate": 0.1},
+    "adaptive_grad_clip": {"clipping": 0.1},
+    # optax's wrappers
+    "conditionally_mask": {"inner": optim.sgd(), "should_transform_fn": lambda step: step > 1},
+    "conditionally_transform": {"inner": optim.sgd(),
+                                "should_transform_fn": lambda step: step > 1},
+    "multi_transform": {"transforms": {"a": optim.sgd()}, "param_labels": "a"},
+    "measure_with_ema": {"measure": optim.global_norm, "decay": 0.9},
     # optax's schedule names
     "cosine_decay_schedule": {"init_value": 1.0, "decay_steps": 100},
     "cosine_onecycle_schedule": {"transition_steps": 100, "peak_value": 1.0},
@@ -59,6 +74,11 @@ NOT_FACTORIES = {
     "global_norm", "safe_norm", "safe_root_mean_squares", "safe_increment",
     "safe_int32_increment", "incremental_update", "periodic_update", "scale_gradient",
     "skip_not_finite", "skip_large_updates", "init_empty_state", "stateless_with_tree_map",
+    "per_example_global_norm_clip", "per_example_layer_norm_clip",
+    # optax's functions of arrays, checked when they are called (tests/test_optax_losses.py,
+    # test_optax_utilities.py): the losses, the linear algebra, sampling, microbatching
+    *optim.losses.__all__, "power_iteration", "matrix_inverse_pth_root", "nnls",
+    "multi_normal", "microbatch", "value_and_grad_from_state", "tree_map_params",
 }
 # Numbers any real value is fine for.
 ANY_REAL = {("scale", "step_size")}

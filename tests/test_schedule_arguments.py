@@ -125,6 +125,8 @@ def test_public_names():
             "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
             "warmup_constant_schedule", "warmup_cosine_decay_schedule",
             "warmup_exponential_decay_schedule",
+            # optax.schedules' types (schedules/stateful.py)
+            "Schedule", "StatefulSchedule", "WrappedSchedule",
         ]
     )
     assert all(callable(getattr(S, name)) for name in S.__all__)

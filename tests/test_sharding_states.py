@@ -86,7 +86,7 @@ def test_masks_factors_and_flat_states(mesh, name):
         "fused": optim.fused(optim.adam(1e-3), concat_below=4),
     }[name]
     if name == "fused":  # w, of 12 entries, keeps a buffer of its own
-        params = optim.flatten(params, concat_below=4)
+        params = optim.flatten_params(params, concat_below=4)
     shardings = optim.state_shardings(tx, params)
     abstract = jax.eval_shape(tx.init, params)
     assert jax.tree.structure(shardings) == jax.tree.structure(abstract)

@@ -43,8 +43,14 @@ plain SGD takes a larger step than momentum's `0.01 / (1 - 0.9) = 0.1` effective
 # Optimizers whose default learning rate is not a number: the rate their grid is centred on.
 # Rates for aliases whose learning rate has no number for a default: adafactor's is the cap
 # of its relative step, min(1e-2, 1 / sqrt(t)); yogi's the paper's (Zaheer et al. 2018);
-# signSGD and Signum take Adam-sized steps (Bernstein et al. 2018).
-_CUSTOMARY = {"adafactor": 1e-2, "yogi": 1e-2, "sign_sgd": 1e-3, "signum": 1e-3}
+# signSGD and Signum take Adam-sized steps (Bernstein et al. 2018); Adan, the optimistic Adams
+# and NovoGrad take Adam's (Xie et al. 2022; Ginsburg et al. 2019 use 1e-2 with large batches);
+# Fromage's paper default is 1e-2 (Bernstein et al. 2020); SM3's and optimistic gradient
+# descent's are SGD-sized.
+_CUSTOMARY = {"adafactor": 1e-2, "yogi": 1e-2, "sign_sgd": 1e-3, "signum": 1e-3,
+              "adan": 1e-3, "novograd": 1e-3, "optimistic_adam": 1e-3,
+              "optimistic_adam_v2": 1e-3, "fromage": 1e-2, "sm3": 1e-1,
+              "optimistic_gradient_descent": 1e-1}
 
 
 def available_contenders() -> dict[str, Contender]:
@@ -58,7 +64,10 @@ def available_contenders() -> dict[str, Contender]:
         for name, factory in inspect.getmembers(module, inspect.isfunction):
             if factory.__module__ != module.__name__ or name.startswith("_") or name in found:
                 continue
-            default = inspect.signature(factory).parameters["learning_rate"].default
+            parameter = inspect.signature(factory).parameters.get("learning_rate")
+            if parameter is None:  # a step size of its own (polyak_sgd, ...): nothing to tune
+                continue
+            default = parameter.default
             rate = _CUSTOMARY.get(name, default)
             if not isinstance(rate, int | float):  # no rate to centre a grid on
                 continue

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -262,10 +263,12 @@ def compare_optimizers(
         result = sweep(model, loss, c.factory, data.train, grid={"learning_rate": plan[c.name]},
                        fixed=c.fixed, epochs=epochs, raise_if_diverged=False, **common)
         if log is not None:
-            log(f"trained {c.name}: {len(result.table)} runs in {result.seconds:.1f} s")
+            with printing:  # one line at a time from the training threads
+                log(f"trained {c.name}: {len(result.table)} runs in {result.seconds:.1f} s")
         return _outcome(c, result, plan[c.name], seeds, epochs, steps_per_epoch, target, higher,
                         compile_seconds)
 
+    printing = threading.Lock()
     threads = max(1, min(len(entrants), jobs or os.cpu_count() or 1))
     with ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(compile_one, c) for c in entrants]

@@ -42,6 +42,15 @@ class TransformUpdateFn(Protocol):
     ) -> tuple[Updates, OptState]: ...
 
 
+class TransformUpdateExtraArgsFn(Protocol):
+    """An `update` that takes keyword extras (`value=`, `value_fn=`, ...): optax's name for
+    what every `update` of this library is."""
+
+    def __call__(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]: ...
+
+
 class GradientTransformation(NamedTuple):
     """A pure `(init, update)` pair.
 
@@ -52,6 +61,19 @@ class GradientTransformation(NamedTuple):
 
     init: TransformInitFn
     update: TransformUpdateFn
+
+
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A `GradientTransformation` whose `update` takes keyword extras, as optax's class of that
+    name; the same pair (every transform of this library accepts extras already).
+
+    Both ways with optax, it is the pair that counts: an optax transform (with or without extras)
+    works in `optim.chain` as it is, and `optax.GradientTransformationExtraArgs(*tx)` hands one
+    of ours to `optax.chain` with its extras forwarded (optax forwards them only to instances of
+    its own class).
+    """
+
+    __slots__ = ()
 
 
 class ElementwiseTransformation(GradientTransformation):

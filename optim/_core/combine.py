@@ -126,11 +126,11 @@ def _identity_update(updates, state, params=None, **extra):
 
 
 def stateless(
-    fn: Callable[[Updates, Params | None], Updates],
+    f: Callable[[Updates, Params | None], Updates],
 ) -> GradientTransformation:
-    """A transform from a pure `fn(updates, params) -> updates` that keeps no state."""
+    """A transform from a pure `f(updates, params) -> updates` that keeps no state."""
 
     def update(updates, state, params=None, **extra):
-        return fn(updates, params), state
+        return f(updates, params), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

@@ -13,7 +13,10 @@ import jax.numpy as jnp
 
 
 def saturate(x: jax.Array) -> jax.Array:
-    """`x` clipped to `[-max, max]` of its floating dtype (NaN unchanged)."""
+    """`x` clipped to `[-max, max]` of its floating dtype (NaN unchanged); a complex `x` has
+    its real and imaginary parts clipped each (complex numbers have no order)."""
+    if jnp.iscomplexobj(x):
+        return jax.lax.complex(saturate(jnp.real(x)), saturate(jnp.imag(x)))
     big = jnp.finfo(x.dtype).max
     return jnp.clip(x, -big, big)
 
@@ -21,3 +24,12 @@ def saturate(x: jax.Array) -> jax.Array:
 def saturated_square(x: jax.Array) -> jax.Array:
     """`x * x`, at most the largest finite value of `x`'s dtype (NaN unchanged)."""
     return jnp.minimum(jnp.square(x), jnp.finfo(x.dtype).max)
+
+
+def saturated_abs_square(x: jax.Array) -> jax.Array:
+    """`|x|**2`, real, at most the largest finite value of its real dtype (NaN unchanged):
+    `x * x` for a real `x`, `re**2 + im**2` (`x` times its conjugate) for a complex one."""
+    if not jnp.iscomplexobj(x):
+        return saturated_square(x)
+    re, im = jnp.real(x), jnp.imag(x)
+    return jnp.minimum(jnp.square(re) + jnp.square(im), jnp.finfo(re.dtype).max)

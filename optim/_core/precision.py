@@ -28,11 +28,30 @@ def check_state_dtype(name: str, dtype: Any) -> None:
 
 
 def moment_dtype(leaf: Any, dtype: Any = None) -> Any:
-    """`dtype`, or the leaf's own floating dtype widened from float16 to float32."""
-    if dtype is not None:
-        return jnp.dtype(dtype)
+    """`dtype`, or the leaf's own floating dtype widened from float16 to float32. For a
+    complex leaf a real `dtype` names the precision of the complex moment (float32 gives
+    complex64), so that a first moment keeps the leaf's imaginary part."""
     own = jnp.result_type(leaf)
+    if dtype is not None:
+        if jnp.issubdtype(own, jnp.complexfloating):
+            return jnp.promote_types(dtype, jnp.complex64)
+        return jnp.dtype(dtype)
     return jnp.dtype(jnp.float32) if own == jnp.float16 else own
+
+
+def real_dtype(dtype: Any) -> Any:
+    """The real dtype of the same precision: float32 for complex64, float64 for complex128,
+    a real dtype itself."""
+    return jnp.finfo(dtype).dtype
+
+
+def real_moments_like(params: Any, dtype: Any = None, value: float = 0.0) -> Any:
+    """As `moments_like`, in the real dtype of each leaf's moment dtype: the moments of
+    `|g|**2` (Adam's, RMSProp's and AdaGrad's second moments) are real for complex params,
+    as optax's values (optax keeps them in a complex dtype with a zero imaginary part)."""
+    return jax.tree.map(
+        lambda p: jnp.full_like(p, value, dtype=real_dtype(moment_dtype(p, dtype))), params
+    )
 
 
 def moments_like(params: Any, dtype: Any = None, value: float = 0.0) -> Any:

@@ -100,14 +100,33 @@ def check_updates(updates: Any, reference: Any, reference_name: str) -> None:
 
 
 def check_float_params(params: Any) -> None:
-    """Raise a TypeError naming the first leaf that is not a floating-point array."""
+    """Raise a TypeError naming the first leaf that is not a floating-point array, real or
+    complex (the transforms that take real params only say so themselves: `check_real`)."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.floating):
+        if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(
-                f"params must be floating-point arrays; the leaf at "
+                f"params must be floating-point arrays (real or complex); the leaf at "
                 f"{jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}. "
                 "Cast it (e.g. jnp.asarray(x, jnp.float32)) or exclude it with optim.masked."
+            )
+
+
+def check_real(tree: Any, who: str, what: str = "params",
+               why: str = "It compares signs or magnitudes, which complex numbers do not have"
+               ) -> None:
+    """Raise a TypeError naming `who`, the first complex leaf of `tree` and `why`: for the
+    methods that compare signs or magnitudes of entries (sign descent, Rprop, Lion, adaptive
+    gains) or of steps along a line (line searches, quasi-Newton curvature), which complex
+    numbers, having no order, do not give, and those not defined for complex numbers."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        dtype = jnp.result_type(leaf)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            raise TypeError(
+                f"{who} takes real {what} only: the leaf at "
+                f"{jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}. {why}; wrap it "
+                "in optim.contrib.split_real_and_imaginary to optimize the real and imaginary "
+                "parts as real params."
             )
 
 

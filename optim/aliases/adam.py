@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain
 from optim._core.masks import MaskOrFn
@@ -88,6 +89,8 @@ def nadam(
     eps_root: float = 0.0,
     momentum_decay: float | None = 0.004,
     mu_dtype: Any = None,
+    *,
+    nesterov: bool = True,
 ) -> GradientTransformation:
     """NAdam (Dozat 2016): `chain(scale_by_nadam, scale_by_learning_rate)`.
 
@@ -96,11 +99,13 @@ def nadam(
       b1, b2, eps, eps_root, mu_dtype: see the module docstring.
       momentum_decay: Dozat's momentum schedule `b1 (1 - 0.5 * 0.96**(t * momentum_decay))`
         (0.004); None keeps the momentum at b1, optax's `nadam`.
+      nesterov: optax's keyword (True): False gives plain `adam` (`chain(scale_by_adam,
+        scale_by_learning_rate)`, momentum_decay unused but still checked).
     """
-    return chain(
-        scale_by_nadam(b1, b2, eps, eps_root, momentum_decay, mu_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
+    scaling = scale_by_nadam(b1, b2, eps, eps_root, momentum_decay, mu_dtype)
+    if not validation.boolean("nesterov", nesterov):
+        scaling = scale_by_adam(b1, b2, eps, eps_root, mu_dtype)
+    return chain(scaling, scale_by_learning_rate(learning_rate))
 
 
 def amsgrad(
@@ -110,6 +115,8 @@ def amsgrad(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
     *,
     debias_before_max: bool = True,
 ) -> GradientTransformation:
@@ -117,11 +124,14 @@ def amsgrad(
 
     Args:
       learning_rate, b1, b2, eps, eps_root, mu_dtype: as `adam`.
+      bias_correction_mu, bias_correction_nu: debias the first / second moment (True both, as
+        optax; both False is the paper's Algorithm 1).
       debias_before_max: the max over the debiased second moment (optax; the denominator never
         shrinks), or debiased after the max (PyTorch).
     """
     return chain(
-        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, debias_before_max=debias_before_max),
+        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu,
+                         bias_correction_nu, debias_before_max=debias_before_max),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -149,6 +159,8 @@ def radam(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     threshold: float = 5.0,
+    *,
+    nesterov: bool = False,
 ) -> GradientTransformation:
     """RAdam (Liu et al. 2020): `chain(scale_by_radam, scale_by_learning_rate)`.
 
@@ -156,9 +168,11 @@ def radam(
       learning_rate, b1, b2, eps, eps_root: as `adam` (b1 and b2 are fixed numbers here).
       threshold: the length of the approximated moving average above which the rectified
         adaptive step is taken (5, as optax; momentum SGD below it).
+      nesterov: Nesterov's momentum on the first moment (as `adam`; False).
     """
     return chain(
-        scale_by_radam(b1, b2, eps, eps_root, threshold), scale_by_learning_rate(learning_rate)
+        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -168,11 +182,17 @@ def adabelief(
     b2: ScalarOrSchedule = 0.999,
     eps: float = 1e-16,
     eps_root: float = 1e-16,
+    *,
+    nesterov: bool = False,
 ) -> GradientTransformation:
     """AdaBelief (Zhuang et al. 2020): `chain(scale_by_belief, scale_by_learning_rate)`.
 
     Args:
       learning_rate, b1, b2: as `adam`.
       eps, eps_root: the paper's eps, outside the root and inside the belief (1e-16 both).
+      nesterov: Nesterov's momentum on the first moment (as `adam`; False).
     """
-    return chain(scale_by_belief(b1, b2, eps, eps_root), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule
 from optim._core.combine import chain, identity
+from optim._core.masks import MaskOrFn
 from optim.transforms.adaptive import scale_by_adadelta, scale_by_rms, scale_by_rss
 from optim.transforms.momentum import trace
 from optim.transforms.regularization import add_decayed_weights
@@ -79,6 +80,7 @@ def adadelta(
     rho: ScalarOrSchedule = 0.9,
     eps: float = 1e-6,
     weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = None,
 ) -> GradientTransformation:
     """AdaDelta (Zeiler 2012): `chain([add_decayed_weights], scale_by_adadelta,
     scale_by_learning_rate)`.
@@ -88,10 +90,12 @@ def adadelta(
       rho: the decay of both moving averages (0.9, as optax and PyTorch; Zeiler used 0.95).
       eps: added inside both roots (1e-6, Zeiler's); it sets the first steps' size.
       weight_decay: an L2 penalty's gradient added before the scaling (0: none).
+      weight_decay_mask: the leaves decayed, as `add_decayed_weights`' mask (None: all).
     """
     # Only a literal 0 skips the decay: an injected (traced) weight_decay has no truth value.
     return chain(
-        identity() if _is_zero(weight_decay) else add_decayed_weights(weight_decay),
+        identity() if _is_zero(weight_decay) else add_decayed_weights(
+            weight_decay, weight_decay_mask),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(learning_rate),
     )

@@ -39,7 +39,9 @@ def noisy_sgd(
     learning_rate: ScalarOrSchedule = 0.01,
     eta: float = 0.01,
     gamma: float = 0.55,
-    key: Any = 0,
+    key: Any = None,
+    *,
+    seed: int | None = None,
 ) -> GradientTransformation:
     """SGD with annealed Gaussian gradient noise (Neelakantan et al. 2015):
     `chain(add_noise, scale_by_learning_rate)`.
@@ -48,6 +50,7 @@ def noisy_sgd(
       learning_rate: the step size, a number or a schedule (0.01).
       eta: the noise variance at the first step; it decays as `eta / t**gamma` (0.01).
       gamma: the decay exponent of the variance (0.55, the paper's).
-      key: an int seed or a PRNG key for the noise.
+      key: an int seed or a PRNG key for the noise (None: seed 0).
+      seed: optax's older keyword for an int seed (give `key` or `seed`, not both).
     """
-    return chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
+    return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))

@@ -17,6 +17,7 @@ from jax.flatten_util import ravel_pytree
 from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import Params
+from optim.linalg import dominant_eigenpair
 
 
 def flat_problem(fun: Callable, params: Params) -> tuple[jax.Array, Callable, Callable]:
@@ -69,10 +70,11 @@ def power_iteration(
     tol: float = 1e-6,
     key: jax.Array | None = None,
 ) -> EigenResult:
-    """The Hessian eigenvalue of largest magnitude by power iteration on `v <- H v / ||H v||`.
+    """The Hessian eigenvalue of largest magnitude by power iteration on `v <- H v / ||H v||`
+    (`optim.linalg.dominant_eigenpair` on Hessian-vector products).
 
-    The estimate is the Rayleigh quotient `v^T H v`; iteration stops when it changes by less
-    than `tol` relative, or after `num_iterations`. Converges at the rate
+    The estimate is the Rayleigh quotient `v^T H v`; iteration stops when the residual
+    `||H v - lambda v||` is below `tol |lambda|`, or after `num_iterations`. Converges at the rate
     `|lambda_2 / lambda_1|` per step (Golub & Van Loan, sec. 7.3). At a minimum the Hessian is
     positive semi-definite and this is `lambda_max`; elsewhere a negative eigenvalue of larger
     magnitude wins (use `hessian_eigenvalues` for both ends of the spectrum).
@@ -87,24 +89,8 @@ def power_iteration(
 def _power_iteration(fun, params, key, num_iterations, tol):
     x, f, unravel = flat_problem(fun, params)
     hvp = _hvp_flat(f, x)
-    v0 = _start_vector(key, x.size, x.dtype)
-
-    def cond(carry):
-        i, _, value, previous = carry
-        change = jnp.abs(value - previous) > tol * jnp.abs(value)
-        return (i < num_iterations) & ((i < 2) | change)
-
-    def body(carry):
-        i, v, value, _ = carry
-        hv = hvp(v)
-        norm = jnp.linalg.norm(hv)
-        new_v = jnp.where(norm > 0, hv / jnp.where(norm > 0, norm, 1.0), v)
-        return i + 1, new_v, v @ hv, value
-
-    start = (jnp.zeros([], jnp.int32), v0, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(0, x.dtype))
-    steps, v, value, _ = jax.lax.while_loop(cond, body, start)
-    # The Rayleigh quotient of the final vector.
-    value = v @ hvp(v)
+    start = _start_vector(key, x.size, x.dtype)
+    value, v, steps = dominant_eigenpair(hvp, start, num_iterations, tol)
     return EigenResult(value, unravel(v), steps)
 
 

@@ -1,6 +1,6 @@
 """Flat parameters: a pytree of many leaves held as a few 1-D buffers, one per dtype.
 
-    flat = optim.flatten(params)        # FlatTree: {"float32": (n,), "bfloat16": (m,)}
+    flat = optim.flatten_params(params) # FlatTree: {"float32": (n,), "bfloat16": (m,)}
     params = flat.unflatten()           # the original tree, leaf for leaf, bit for bit
 
 A `FlatTree` is itself a pytree whose leaves are the buffers, and its layout (the original
@@ -15,7 +15,7 @@ between devices: it keeps a buffer of its own, in its own shape and sharding, na
 `"<dtype><path>"` (e.g. `"float32['dense']['w']"`). The choice reads each leaf's sharding: a
 concrete array's (or a `jax.ShapeDtypeStruct`'s), or inside `jit` the sharding of a tracer's
 type, which on a mesh of Explicit axes is the array's own; on Auto axes a tracer carries none
-and is grouped by dtype. So flatten sharded params eagerly (`optim.flatten`), once: the
+and is grouped by dtype. So flatten sharded params eagerly (`optim.flatten_params`), once: the
 `FlatTree` then fixes the layout for every later trace.
 """
 
@@ -69,7 +69,7 @@ def _is_spread(leaf: Any) -> bool:
 
 
 def layout_of(tree: Any, concat_below: int | None = None) -> Layout:
-    """The layout `flatten` uses for `tree`: dtype groups; sharded leaves on their own, and
+    """The layout `flatten_params` uses for `tree`: dtype groups; sharded leaves on their own, and
     leaves of `concat_below` entries or more on their own too when it is given."""
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
     shapes, dtypes, groups, offsets = [], [], [], []
@@ -112,7 +112,7 @@ class FlatTree:
     """A tree held as a few flat buffers; a pytree whose leaves are the buffers.
 
     `buffers` maps each buffer's name (its dtype, e.g. `"float32"`) to a 1-D array; `layout`
-    records where each leaf of the original tree lives. Build one with `optim.flatten`, get
+    records where each leaf of the original tree lives. Build one with `optim.flatten_params`, get
     the tree back with `.unflatten()`.
     """
 
@@ -190,13 +190,13 @@ def gather(tree: Any, layout: Layout) -> FlatTree:
     return FlatTree(buffers, layout)
 
 
-def flatten(tree: Any, *, concat_below: int | None = None) -> FlatTree:
+def flatten_params(tree: Any, *, concat_below: int | None = None) -> FlatTree:
     """`tree` as a `FlatTree`: its leaves concatenated into one 1-D buffer per dtype.
 
-    Exact: `flatten(tree).unflatten()` equals `tree` bit for bit, and an elementwise transform
-    gives the same bits on the flat buffers as leaf by leaf. Call it once, outside the training
-    loop, and keep the params flat (see `optim.fused`). A sharded leaf keeps a buffer of its
-    own, and so does every leaf of `concat_below` entries or more when it is given.
+    Exact: `flatten_params(tree).unflatten()` equals `tree` bit for bit, and an elementwise
+    transform gives the same bits on the flat buffers as leaf by leaf. Call it once, outside the
+    training loop, and keep the params flat (see `optim.fused`). A sharded leaf keeps a buffer
+    of its own, and so does every leaf of `concat_below` entries or more when it is given.
     """
     if isinstance(tree, FlatTree):
         return tree
@@ -206,7 +206,9 @@ def flatten(tree: Any, *, concat_below: int | None = None) -> FlatTree:
 def unflatten(flat: FlatTree) -> Any:
     """The tree a `FlatTree` holds: leaves sliced out of their buffers and reshaped."""
     if not isinstance(flat, FlatTree):
-        raise TypeError(f"unflatten expects a FlatTree (from optim.flatten), got {type(flat)}")
+        raise TypeError(
+            f"unflatten expects a FlatTree (from optim.flatten_params), got {type(flat)}"
+        )
     layout = flat.layout
     by_group: dict[str, list[int]] = {name: [] for name in layout.names}
     for i, group in enumerate(layout.groups):

@@ -1,7 +1,7 @@
 """`fused`: run an elementwise optimizer on a few flat buffers instead of leaf by leaf.
 
     tx = optim.fused(optim.adamw(1e-3))          # any elementwise transform or chain
-    flat = optim.flatten(params)                 # once: one 1-D buffer per dtype
+    flat = optim.flatten_params(params)          # once: one 1-D buffer per dtype
     state = tx.init(flat)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
@@ -31,7 +31,7 @@ few entries differ in their last bit, as they do leaf by leaf between two differ
 params) of the small leaves with one concatenate per buffer and splits the updates back into
 leaves. That keeps the moments flat and exact, but on XLA:CPU the split into thousands of
 outputs is itself slow to compile (XLA emits a kernel per output slice, about 50 ms of compile
-each); keep the params flat (`optim.flatten`) for the full benefit. A model that reads its
+each); keep the params flat (`optim.flatten_params`) for the full benefit. A model that reads its
 leaves from `flat.unflatten()` then pays for those slices in its own compile instead (on
 XLA:CPU, once per program; see benchmarks/RESULTS.md for the figures).
 
@@ -99,7 +99,7 @@ def fused(
 ) -> GradientTransformation:
     """`tx` run on flat buffers, one per dtype: the same numbers, in a handful of kernels.
 
-    `init(params)` takes a tree or a `FlatTree` (`optim.flatten(params)`) and keeps every
+    `init(params)` takes a tree or a `FlatTree` (`optim.flatten_params(params)`) and keeps every
     moment as a `FlatTree`. `update(grads, state, params=None, **extra)` takes grads (and
     params) as a `FlatTree` (the fast path: nothing is gathered or split) or as trees with the
     params' structure (gathered with one concatenate per buffer, updates split back into the

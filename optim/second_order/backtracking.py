@@ -16,7 +16,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import check_state
+from optim._core.structure import check_real, check_state
 from optim.second_order.objective import check_increase_factor, start_search
 from optim.tree import (
     tree_add_scaled,
@@ -48,8 +48,11 @@ def scale_by_backtracking_linesearch(
     decrease_factor: float = 0.8,
     increase_factor: float = 1.5,
     max_learning_rate: float = 1.0,
+    atol: float = 0.0,
+    rtol: float = 0.0,
     *,
     store_grad: bool = False,
+    verbose: bool = False,
 ) -> GradientTransformation:
     """Backtracking line search for sufficient decrease (Nocedal & Wright, Algorithm 3.1).
 
@@ -60,7 +63,9 @@ def scale_by_backtracking_linesearch(
 
         f(params + alpha d) <= f(params) + slope_rtol * alpha * <grad, d>
 
-    holds, for at most `max_backtracking_steps` trials. The updates are `alpha * d`. A
+    holds, for at most `max_backtracking_steps` trials; `atol` and `rtol` relax it to
+    `f(params + alpha d) <= (1 + rtol) f(params) + slope_rtol * alpha * <grad, d> + atol`
+    (optax's keywords, 0 both: the exact condition). The updates are `alpha * d`. A
     non-finite trial value counts as a failure of the condition. Convention where libraries
     differ: if no trial satisfies the condition the step is 0 (the params stay, `success` is
     False) rather than the last, non-decreasing trial (optax takes it unless it is non-finite);
@@ -70,8 +75,14 @@ def scale_by_backtracking_linesearch(
     `d` must be a descent direction (`<grad, d> < 0`), which gradient descent without momentum
     and the quasi-Newton methods give. Needs `params`, `value`, `grad`, `value_fn` (see module).
     `store_grad=True` also evaluates and stores the gradient at the accepted point.
+    `verbose` is accepted for optax's signature and prints nothing: printing from `update`
+    would need a host callback; the state's `success` and `num_linesearch_steps` say how each
+    search went.
     """
     validation.boolean("store_grad", store_grad)
+    validation.boolean("verbose", verbose)
+    validation.non_negative("atol", atol)
+    validation.non_negative("rtol", rtol)
     validation.integer("max_backtracking_steps", max_backtracking_steps, 1)
     validation.in_range("slope_rtol", slope_rtol, 0.0, 1.0, low_open=True, high_open=True)
     validation.in_range("decrease_factor", decrease_factor, 0.0, 1.0, low_open=True, high_open=True)
@@ -79,6 +90,7 @@ def scale_by_backtracking_linesearch(
     validation.positive("max_learning_rate", max_learning_rate)
 
     def init(params):
+        check_real(params, "scale_by_backtracking_linesearch")
         dtype = scalar_dtype(params)
         return ScaleByBacktrackingLinesearchState(
             count=step_counter(),
@@ -109,7 +121,8 @@ def scale_by_backtracking_linesearch(
             first = jnp.minimum(increase_factor * state.learning_rate, max_learning_rate)
 
         def armijo(alpha, new_value):
-            return jnp.isfinite(new_value) & (new_value <= value + slope_rtol * alpha * slope)
+            bound = (1 + rtol) * value + slope_rtol * alpha * slope + atol
+            return jnp.isfinite(new_value) & (new_value <= bound)
 
         def cond(carry):
             i, _, _, ok = carry

@@ -17,7 +17,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import check_state
+from optim._core.structure import check_real, check_state
 from optim.second_order.objective import (
     bind_value_fn,
     check_params,
@@ -134,6 +134,7 @@ def scale_by_newton(
     validation.integer("dense_max_size", dense_max_size, 1)
 
     def init(params):
+        check_real(params, "scale_by_newton")
         return ScaleByNewtonState(step_counter(), jnp.array(False), jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, *, value_fn=None, **extra):

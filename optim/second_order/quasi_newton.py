@@ -17,7 +17,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import check_state
+from optim._core.structure import check_real, check_state
 from optim.second_order.objective import check_params, flat_vector
 from optim.tree import tree_cast_like
 
@@ -81,6 +81,7 @@ def scale_by_bfgs(scale_init_precond: bool = False) -> GradientTransformation:
     validation.boolean("scale_init_precond", scale_init_precond)
 
     def init(params):
+        check_real(params, "scale_by_bfgs")
         dtype = scalar_dtype(params)
         x, _ = flat_vector(params, dtype)
         return ScaleByBfgsState(
@@ -146,6 +147,32 @@ class ScaleByLbfgsState(NamedTuple):
     prev_updates: jax.Array
     num_updates: jax.Array
 
+    # optax's field names for the same arrays (`optax.ScaleByLBFGSState`), so that code reading
+    # `state.diff_params_memory` or `state.weights_memory` moves over unchanged.
+    @property
+    def params(self) -> jax.Array:
+        return self.prev_params
+
+    @property
+    def updates(self) -> jax.Array:
+        return self.prev_updates
+
+    @property
+    def diff_params_memory(self) -> jax.Array:
+        return self.diff_params
+
+    @property
+    def diff_updates_memory(self) -> jax.Array:
+        return self.diff_updates
+
+    @property
+    def weights_memory(self) -> jax.Array:
+        return self.rho
+
+
+ScaleByLBFGSState = ScaleByLbfgsState
+"""optax's spelling of `ScaleByLbfgsState`."""
+
 
 def _two_loop(g, s_mem, y_mem, rho, gamma, newest):
     """N&W Algorithm 7.4: `H_k g` from the stored pairs, newest first, then oldest first."""
@@ -185,6 +212,7 @@ def scale_by_lbfgs(
     validation.integer("memory_size", memory_size, 1)
 
     def init(params):
+        check_real(params, "scale_by_lbfgs")
         dtype = scalar_dtype(params)
         x, _ = flat_vector(params, dtype)
         return ScaleByLbfgsState(

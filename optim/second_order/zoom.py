@@ -17,7 +17,7 @@ from _descent import validation
 from _descent.dtypes import scalar_dtype
 from optim._core.base import GradientTransformation
 from optim._core.steps import safe_increment, step_counter
-from optim._core.structure import check_state
+from optim._core.structure import check_real, check_state
 from optim.second_order.objective import check_increase_factor, start_search
 from optim.tree import (
     tree_add_scaled,
@@ -29,12 +29,28 @@ from optim.tree import (
 )
 
 
+class ZoomLinesearchInfo(NamedTuple):
+    """How the last zoom search ended, as optax's: the function evaluations it made, and by how
+    much its last trial missed each strong Wolfe condition (0 when it held, inf for a
+    non-finite value or before any search).
+
+    `decrease_error = max(phi(a) - phi(0) - c1 a phi'(0), 0)` (with `approx_dec_rtol`, the
+    smaller of that and Hager & Zhang's approximate condition's error), `curvature_error =
+    max(|phi'(a)| - c2 |phi'(0)|, 0)`; a condition holds when its error is at most `tol`.
+    """
+
+    num_linesearch_steps: jax.Array
+    decrease_error: jax.Array
+    curvature_error: jax.Array
+
+
 class ScaleByZoomLinesearchState(NamedTuple):
     """State of `scale_by_zoom_linesearch`.
 
     `learning_rate` is the accepted step size (0 after a failed search), `value` and `grad` are
     f and its gradient at the new params, `success` says whether both strong Wolfe conditions
-    held, `num_linesearch_steps` counts the function evaluations of the last search.
+    held, `num_linesearch_steps` counts the function evaluations of the last search, `info`
+    is optax's `ZoomLinesearchInfo` of it.
     """
 
     count: jax.Array
@@ -43,6 +59,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
     grad: Any
     num_linesearch_steps: jax.Array
     success: jax.Array
+    info: ZoomLinesearchInfo
 
 
 class _Zoom(NamedTuple):
@@ -64,6 +81,13 @@ class _Zoom(NamedTuple):
     best_f: jax.Array
     best_g: Any
     success: jax.Array
+    decrease_error: jax.Array
+    curvature_error: jax.Array
+
+
+def _violation(error: jax.Array) -> jax.Array:
+    """How much a condition `error <= 0` is violated: 0 when it holds, inf for NaN."""
+    return jnp.where(jnp.isnan(error), jnp.inf, jnp.maximum(error, 0.0))
 
 
 def _cubic_min(a, fa, sa, b, fb, sb):
@@ -104,12 +128,14 @@ def _interpolate(z: _Zoom) -> jax.Array:
 def scale_by_zoom_linesearch(
     max_linesearch_steps: int = 30,
     max_learning_rate: float | None = None,
+    tol: float = 0.0,
     increase_factor: float = 2.0,
     slope_rtol: float = 1e-4,
     curv_rtol: float = 0.9,
+    approx_dec_rtol: float | None = 1e-6,
     stepsize_precision: float = 1e-10,
     initial_guess_strategy: str = "keep",
-    approx_dec_rtol: float | None = 1e-6,
+    verbose: bool = False,
 ) -> GradientTransformation:
     """Line search for the strong Wolfe conditions (Nocedal & Wright, Algorithms 3.5 and 3.6).
 
@@ -133,7 +159,16 @@ def scale_by_zoom_linesearch(
     False either way); a direction that is not a descent direction gives a step of 0 at once.
     Defaults: c1 = 1e-4 and c2 = 0.9 as N&W recommend for (quasi-)Newton methods, and optax.
     The value and gradient at the new params are kept in the state (`value`, `grad`).
+
+    The arguments are in optax's order. `tol` (0, optax's) relaxes each condition by that
+    much: sufficient decrease holds when `phi(alpha) - phi(0) - c1 alpha phi'(0) <= tol`,
+    curvature when `|phi'(alpha)| - c2 |phi'(0)| <= tol`. `stepsize_precision` is relative to
+    the step here (optax's, 1e-5, is an absolute width). `verbose` is accepted for optax's
+    signature and prints nothing: printing from `update` would need a host callback; the
+    state's `success` and `num_linesearch_steps` say how each search went.
     """
+    validation.boolean("verbose", verbose)
+    validation.non_negative("tol", tol)
     validation.integer("max_linesearch_steps", max_linesearch_steps, 1)
     if max_learning_rate is not None:
         validation.positive("max_learning_rate", max_learning_rate)
@@ -157,6 +192,7 @@ def scale_by_zoom_linesearch(
     alpha_max = math.inf if max_learning_rate is None else float(max_learning_rate)
 
     def init(params):
+        check_real(params, "scale_by_zoom_linesearch")
         dtype = scalar_dtype(params)
         return ScaleByZoomLinesearchState(
             count=step_counter(),
@@ -165,6 +201,11 @@ def scale_by_zoom_linesearch(
             grad=tree_zeros_like(params),
             num_linesearch_steps=jnp.zeros([], jnp.int32),
             success=jnp.array(True),
+            info=ZoomLinesearchInfo(
+                num_linesearch_steps=jnp.zeros([], jnp.int32),
+                decrease_error=jnp.asarray(jnp.inf, dtype),
+                curvature_error=jnp.asarray(jnp.inf, dtype),
+            ),
         )
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
@@ -202,6 +243,8 @@ def scale_by_zoom_linesearch(
             a_hi=zero, f_hi=f0, s_hi=s0,
             best_a=zero, best_f=f0, best_g=grad,
             success=jnp.array(False),
+            decrease_error=jnp.asarray(jnp.inf, dtype),
+            curvature_error=jnp.asarray(jnp.inf, dtype),
         )
 
         def cond(z: _Zoom):
@@ -210,15 +253,17 @@ def scale_by_zoom_linesearch(
         def body(z: _Zoom) -> _Zoom:
             a = z.trial
             f, s, g = evaluate(a)
-            sufficient = f <= f0 + slope_rtol * a * s0
+            decrease_error = f - f0 - slope_rtol * a * s0
             if approx_dec_rtol is not None:
                 # Hager & Zhang's approximate Wolfe condition: near the optimum, where f can no
                 # longer resolve the decrease, the slope (precise to eps, not sqrt(eps)) decides.
-                approx = (f <= f0 + approx_dec_rtol * jnp.abs(f0)) & (
-                    s <= (2.0 * slope_rtol - 1.0) * s0
+                approx_error = jnp.maximum(
+                    f - f0 - approx_dec_rtol * jnp.abs(f0), s - (2.0 * slope_rtol - 1.0) * s0
                 )
-                sufficient = sufficient | approx
-            curvature = jnp.abs(s) <= curv_rtol * jnp.abs(s0)
+                decrease_error = jnp.minimum(decrease_error, approx_error)
+            curvature_error = jnp.abs(s) - curv_rtol * jnp.abs(s0)
+            sufficient = decrease_error <= tol
+            curvature = curvature_error <= tol
             wolfe = sufficient & curvature
             better = sufficient & (f < z.best_f)
             bracketing = z.stage == 0
@@ -264,6 +309,8 @@ def scale_by_zoom_linesearch(
                 best_f=jnp.where(keep, f, z.best_f),
                 best_g=tree_where(keep, g, z.best_g),
                 success=wolfe,
+                decrease_error=_violation(decrease_error),
+                curvature_error=_violation(curvature_error),
             )
             grown = jnp.minimum(a * increase_factor, alpha_max).astype(dtype)
             trial = jnp.where(grow, grown, _interpolate(new)).astype(dtype)
@@ -278,6 +325,7 @@ def scale_by_zoom_linesearch(
             grad=z.best_g,
             num_linesearch_steps=z.i,
             success=z.success,
+            info=ZoomLinesearchInfo(z.i, z.decrease_error, z.curvature_error),
         )
         return tree_cast_like(tree_scale(step, updates), updates), new_state
 

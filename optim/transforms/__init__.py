@@ -11,6 +11,10 @@
 - `layerwise`: LARS and LAMB's trust ratios;
 - `factored`: Adafactor's factored moments and relative steps;
 - `orthogonal`: Muon's Newton-Schulz orthogonalization.
+- `adan`, `novograd`, `sm3`: optax's Adan, NovoGrad and SM3 scalings;
+- `optimistic`: optimistic gradients;  `polyak`: the Polyak step from the loss;
+- `distance_over_gradients`: layer-wise DoG;  `block_norms`: scaling by params' and updates'
+  norms;  `adaptive_clipping`: adaptive and per-example clipping.
 
 Everything public is re-exported by `optim`; import it from there.
 """

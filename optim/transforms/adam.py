@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from _descent import validation
 from _descent.dtypes import default_float
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
-from optim._core.precision import check_state_dtype, moments_like
+from optim._core.precision import check_state_dtype, moments_like, real_moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
 from optim._core.structure import check_state, check_updates
 from optim.tree import (
@@ -66,6 +66,7 @@ def scale_by_adam(
     keeps the gradient of the update finite when differentiating through it. `mu_dtype` sets
     the first moment's dtype (e.g. bfloat16 to save memory), `nu_dtype` the second's; by
     default both are the params' dtype, float32 for float16 params (`optim/_core/precision.py`).
+    Complex params (as optax): `m` is complex, `g**2` is `|g|**2` and `v` real.
     """
     validation.boolean("nesterov", nesterov)
     check_state_dtype("mu_dtype", mu_dtype)
@@ -76,7 +77,7 @@ def scale_by_adam(
 
     def init(params):
         mu = moments_like(params, mu_dtype)
-        return ScaleByAdamState(step_counter(), mu, moments_like(params, nu_dtype))
+        return ScaleByAdamState(step_counter(), mu, real_moments_like(params, nu_dtype))
 
     def update(updates, state, params=None, **extra):
         check_state(state, ScaleByAdamState, "scale_by_adam")
@@ -151,7 +152,7 @@ def scale_by_nadam(
             step_counter(),
             jnp.ones([], default_float()),
             moments_like(params, mu_dtype),
-            moments_like(params),
+            real_moments_like(params),
         )
 
     def update(updates, state, params=None, **extra):

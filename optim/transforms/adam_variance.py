@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from _descent import validation
 from _descent.dtypes import default_float
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
-from optim._core.precision import check_state_dtype, moments_like
+from optim._core.precision import check_state_dtype, moments_like, real_moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
 from optim._core.structure import check_state, check_updates
 from optim.transforms.adam import check_betas
@@ -30,6 +30,19 @@ from optim.tree import (
     tree_cast_like,
     update_moment,
 )
+
+
+def first_moment_estimate(mu, updates, beta1, count, nesterov):
+    """The debiased first moment `m_t / (1 - b1**t)`, or with `nesterov` Dozat's (2016)
+    look-ahead form `b1 m_t / (1 - b1**(t+1)) + (1 - b1) g_t / (1 - b1**t)` (optax's)."""
+    if not nesterov:
+        return debias(mu, beta1, count)
+    return jax.tree.map(
+        lambda m_next, g_now: beta1 * m_next + (1 - beta1) * g_now,
+        debias(mu, beta1, safe_increment(count)),
+        debias(tree_cast_like(updates, mu), beta1, count),
+    )
+
 
 # --------------------------------------------------------------------------- AMSGrad
 
@@ -47,6 +60,8 @@ def scale_by_amsgrad(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
     *,
     debias_before_max: bool = True,
 ) -> GradientTransformation:
@@ -63,8 +78,14 @@ def scale_by_amsgrad(
     raw `v_t` and divides it by the current `1 - b2**t` afterwards
     (`debias_before_max=False`: `u_t = m^_t / (sqrt(max_s v_s / (1 - b2**t) + eps_root) +
     eps)`), which lets the denominator shrink early on.
+
+    `bias_correction_mu=False` leaves out the first moment's `1 - b1**t`;
+    `bias_correction_nu=False` leaves out the second's, so the max is over the raw `v_t`, the
+    paper's Algorithm 1 with both (optax's keywords and defaults, True both).
     """
     validation.boolean("debias_before_max", debias_before_max)
+    validation.boolean("bias_correction_mu", bias_correction_mu)
+    validation.boolean("bias_correction_nu", bias_correction_nu)
     check_state_dtype("mu_dtype", mu_dtype)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
@@ -72,7 +93,8 @@ def scale_by_amsgrad(
 
     def init(params):
         mu = moments_like(params, mu_dtype)
-        return ScaleByAmsgradState(step_counter(), mu, moments_like(params), moments_like(params))
+        return ScaleByAmsgradState(step_counter(), mu, real_moments_like(params),
+                                   real_moments_like(params))
 
     def update(updates, state, params=None, **extra):
         check_state(state, ScaleByAmsgradState, "scale_by_amsgrad")
@@ -82,8 +104,11 @@ def scale_by_amsgrad(
         count = safe_increment(state.count)
         mu = update_moment(updates, state.mu, beta1, 1)
         nu = update_moment(updates, state.nu, beta2, 2)
-        mu_hat = debias(mu, beta1, count)
-        if debias_before_max:
+        mu_hat = debias(mu, beta1, count) if bias_correction_mu else mu
+        if not bias_correction_nu:
+            nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+            denominator = nu_max
+        elif debias_before_max:
             nu_max = jax.tree.map(jnp.maximum, state.nu_max, debias(nu, beta2, count))
             denominator = nu_max
         else:
@@ -126,7 +151,7 @@ def scale_by_adamax(
     validation.non_negative("eps", eps)
 
     def init(params):
-        return ScaleByAdamaxState(step_counter(), moments_like(params), moments_like(params))
+        return ScaleByAdamaxState(step_counter(), moments_like(params), real_moments_like(params))
 
     def update(updates, state, params=None, **extra):
         check_state(state, ScaleByAdamaxState, "scale_by_adamax")
@@ -136,7 +161,7 @@ def scale_by_adamax(
         count = safe_increment(state.count)
         mu = update_moment(updates, state.mu, beta1, 1)
         nu = jax.tree.map(
-            lambda g, u: jnp.maximum(beta2 * u, jnp.abs(g.astype(u.dtype)) + e).astype(u.dtype),
+            lambda g, u: jnp.maximum(beta2 * u, jnp.abs(g).astype(u.dtype) + e).astype(u.dtype),
             updates,
             state.nu,
         )
@@ -163,6 +188,8 @@ def scale_by_radam(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     threshold: float = 5.0,
+    *,
+    nesterov: bool = False,
 ) -> GradientTransformation:
     """RAdam, rectified Adam (Liu et al. 2020, Algorithm 2).
 
@@ -174,15 +201,18 @@ def scale_by_radam(
 
     with Adam's debiased moments m^_t, v^_t. The paper switches on `rho_t > 4`; its official
     code, optax and PyTorch use 5 (the variance estimate is too noisy just above 4), followed
-    here. With b2 = 0.999 the first 5 steps are momentum-SGD steps.
+    here. With b2 = 0.999 the first 5 steps are momentum-SGD steps. `nesterov` replaces m^_t
+    by the look-ahead `b1 m_t / (1 - b1**(t+1)) + (1 - b1) g_t / (1 - b1**t)` in both
+    branches (Dozat 2016; optax's keyword, False by default).
     """
+    validation.boolean("nesterov", nesterov)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
     validation.non_negative("eps_root", eps_root)
     validation.in_range("threshold", threshold, 4.0, low_open=True)
 
     def init(params):
-        return ScaleByRadamState(step_counter(), moments_like(params), moments_like(params))
+        return ScaleByRadamState(step_counter(), moments_like(params), real_moments_like(params))
 
     def update(updates, state, params=None, **extra):
         check_state(state, ScaleByRadamState, "scale_by_radam")
@@ -204,7 +234,8 @@ def scale_by_radam(
         )
         mu = update_moment(updates, state.mu, beta1, 1)
         nu = update_moment(updates, state.nu, beta2, 2)
-        mu_hat, nu_hat = debias(mu, beta1, count), debias(nu, beta2, count)
+        mu_hat = first_moment_estimate(mu, updates, beta1, count, nesterov)
+        nu_hat = debias(nu, beta2, count)
         out = jax.tree.map(
             lambda g, m, v: jnp.where(rectified, r * m / (jnp.sqrt(v + e_root) + e), m).astype(
                 g.dtype
@@ -232,6 +263,8 @@ def scale_by_belief(
     b2: ScalarOrSchedule = 0.999,
     eps: float = 1e-16,
     eps_root: float = 1e-16,
+    *,
+    nesterov: bool = False,
 ) -> GradientTransformation:
     """AdaBelief (Zhuang et al. 2020, Algorithm 2): scale by the belief in the gradient.
 
@@ -241,8 +274,11 @@ def scale_by_belief(
 
     A step is large where the gradient agrees with its prediction m_t, small where it
     surprises. The paper's eps appears both inside s_t and outside the root (as `eps_root` and
-    `eps`, both 1e-16 as in the paper and optax).
+    `eps`, both 1e-16 as in the paper and optax). `nesterov` replaces `m_t / (1 - b1**t)` by
+    the look-ahead `b1 m_t / (1 - b1**(t+1)) + (1 - b1) g_t / (1 - b1**t)` (Dozat 2016;
+    optax's keyword, False by default); s_t still tracks `g_t - m_t`.
     """
+    validation.boolean("nesterov", nesterov)
     check_betas(b1, b2)
     validation.non_negative("eps", eps)
     validation.non_negative("eps_root", eps_root)
@@ -264,7 +300,7 @@ def scale_by_belief(
         out = jax.tree.map(
             lambda g, m, s: (m / (jnp.sqrt(s) + e)).astype(g.dtype),
             updates,
-            debias(mu, beta1, count),
+            first_moment_estimate(mu, updates, beta1, count, nesterov),
             debias(nu, beta2, count),
         )
         return out, ScaleByBeliefState(count, mu, tree_cast_like(nu, state.nu))

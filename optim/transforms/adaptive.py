@@ -13,10 +13,16 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import GradientTransformation, ScalarOrSchedule, elementwise
-from optim._core.numerics import saturate, saturated_square
-from optim._core.precision import moments_like
+from optim._core.numerics import saturate, saturated_abs_square
+from optim._core.precision import moments_like, real_moments_like
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_state, check_updates
+from optim._core.structure import (
+    check_real,
+    check_same_structure,
+    check_state,
+    check_update_dtypes,
+    check_updates,
+)
 from optim.tree import (
     bias_correction as debias,
 )
@@ -39,20 +45,25 @@ def scale_by_rss(
         u_t = g_t / sqrt(s_t + eps)            (0 where s_t = 0)
 
     Defaults and eps inside the root as optax; the lecture (CS231n) writes
-    `g / (sqrt(s) + 1e-7)` with `s_0 = 0`, PyTorch `g / (sqrt(s) + 1e-10)`.
+    `g / (sqrt(s) + 1e-7)` with `s_0 = 0`, PyTorch `g / (sqrt(s) + 1e-10)`. For complex
+    params `g**2` is `|g|**2` and `s` real (as optax).
     """
     validation.non_negative("initial_accumulator_value", initial_accumulator_value)
     validation.non_negative("eps", eps)
 
     def init(params):
-        start = moments_like(params, value=initial_accumulator_value)
+        start = real_moments_like(params, value=initial_accumulator_value)
         return ScaleByRssState(step_counter(), start)
 
     def update(updates, state, params=None, **extra):
         check_state(state, ScaleByRssState, "scale_by_rss")
-        check_updates(updates, state.sum_of_squares, "state.sum_of_squares")
+        # The sum is real for complex params too: the params tell a complex gradient of a
+        # real param from that of a complex one.
+        check_same_structure(updates, state.sum_of_squares, "updates", "state.sum_of_squares")
+        check_update_dtypes(updates, params)
         total = jax.tree.map(
-            lambda g, s: saturate(s + saturated_square(g.astype(s.dtype))).astype(s.dtype),
+            lambda g, s: saturate(s + saturated_abs_square(
+                g.astype(jnp.promote_types(g.dtype, s.dtype))).astype(s.dtype)).astype(s.dtype),
             updates,
             state.sum_of_squares,
         )
@@ -91,7 +102,8 @@ def scale_by_rms(
 
     The lecture's `MeanSq = 0.9 MeanSq + 0.1 g**2` is decay=0.9. eps inside the root as optax;
     PyTorch and the CS231n notes add it outside (eps_in_sqrt=False). With `bias_correction`,
-    nu_t (and mu_t) are divided by `1 - decay**t` as in Adam.
+    nu_t (and mu_t) are divided by `1 - decay**t` as in Adam. For complex params `g**2` is
+    `|g|**2` and `mu_t**2` is `|mu_t|**2` (as optax), nu_t real.
     """
     validation.boolean("eps_in_sqrt", eps_in_sqrt)
     validation.boolean("centered", centered)
@@ -102,11 +114,18 @@ def scale_by_rms(
 
     def init(params):
         mu = moments_like(params) if centered else None
-        return ScaleByRmsState(step_counter(), moments_like(params, value=initial_scale), mu)
+        nu = real_moments_like(params, value=initial_scale)
+        return ScaleByRmsState(step_counter(), nu, mu)
 
     def update(updates, state, params=None, **extra):
         check_state(state, ScaleByRmsState, "scale_by_rms")
-        check_updates(updates, state.nu, "state.nu")
+        # nu is real for complex params too: the params (or mu) tell a complex gradient of a
+        # real param from that of a complex one.
+        check_same_structure(updates, state.nu, "updates", "state.nu")
+        if centered:
+            check_update_dtypes(updates, state.mu, "state.mu")
+        else:
+            check_update_dtypes(updates, params)
         rate = value_at(decay, state.count)
         e = value_at(eps, state.count)
         count = safe_increment(state.count)
@@ -118,7 +137,7 @@ def scale_by_rms(
             # A variance is >= 0, but nu - mu**2 is a difference of rounded numbers: with
             # bias_correction both are g**2 at step 1 and it rounds below 0 (a NaN root).
             nu_hat = jax.tree.map(
-                lambda n, m: jnp.maximum(n - saturated_square(m), 0), nu_hat, mu_hat
+                lambda n, m: jnp.maximum(n - saturated_abs_square(m), 0), nu_hat, mu_hat
             )
         if eps_in_sqrt:
             scaled = lambda g, n: g / jnp.sqrt(n + e)
@@ -151,6 +170,8 @@ def scale_by_adadelta(rho: ScalarOrSchedule = 0.9, eps: float = 1e-6) -> Gradien
     validation.positive("eps", eps)
 
     def init(params):
+        check_real(params, "scale_by_adadelta",
+                   why="Its second-moment rule is defined for real gradients only")
         return ScaleByAdaDeltaState(step_counter(), moments_like(params), moments_like(params))
 
     def update(updates, state, params=None, **extra):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -15,6 +16,7 @@ from optim._core.numerics import saturate, saturated_square
 from optim._core.precision import moment_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
 from optim._core.structure import (
+    check_real,
     check_same_structure,
     check_state,
     check_update_dtypes,
@@ -64,6 +66,7 @@ def scale_by_factored_rms(
     step_offset: int = 0,
     min_dim_size_to_factor: int = 128,
     epsilon: float = 1e-30,
+    decay_rate_fn: Callable[[jax.Array, Any], Any] | None = None,
 ) -> GradientTransformation:
     """Divide by a factored estimate of the gradients' RMS (Shazeer & Stern 2018, Alg. 4 and 5).
 
@@ -77,15 +80,25 @@ def scale_by_factored_rms(
     leaves keep a full moment `V_t = b2_t V_{t-1} + (1 - b2_t)(g**2 + epsilon)`. The paper's
     sums are written as means, which gives the same V_t. Defaults from the paper (decay 0.8,
     epsilon1 = 1e-30) and optax (factor from 128 up). Unused moments are empty arrays.
+
+    `decay_rate_fn(i, decay_rate) -> b2_t` (optax's keyword) replaces the schedule
+    `1 - (i + 1)**(-decay_rate)`, with `i = max(count - step_offset, 0)` the steps since the
+    offset; None (the default) is that schedule, the paper's (optax's default function).
     """
     validation.in_range("decay_rate", decay_rate, 0.0, low_open=True)
     validation.integer("step_offset", step_offset, 0, concrete=False)
     validation.boolean("factored", factored)
     validation.non_negative("epsilon", epsilon)
+    if decay_rate_fn is not None and not callable(decay_rate_fn):
+        raise TypeError("decay_rate_fn must be a function (step, decay_rate) -> decay, or None "
+                        f"for 1 - (step + 1)**(-decay_rate); got {decay_rate_fn!r}")
     # It decides shapes: inject_hyperparams must keep it static (`static_args`).
     validation.integer("min_dim_size_to_factor", min_dim_size_to_factor, 1)
 
     def init(params):
+        check_real(params, "scale_by_factored_rms",
+                   why="Its second-moment rule is defined for real gradients only")
+
         def one(p):
             dims = factored_dims(jnp.shape(p), factored, min_dim_size_to_factor)
             dtype, shape = moment_dtype(p), jnp.shape(p)
@@ -108,8 +121,11 @@ def scale_by_factored_rms(
         check_update_dtypes(updates, state.v, "state.v")
         # Before `step_offset` (fine-tuning from that step) t stays 1: b2 = 0, not NaN.
         elapsed = jnp.maximum(state.count - value_at(step_offset, state.count), 0)
-        t = (elapsed + 1).astype(jnp.float32)
-        decay = 1 - t ** (-jnp.asarray(value_at(decay_rate, state.count), jnp.float32))
+        rate = jnp.asarray(value_at(decay_rate, state.count), jnp.float32)
+        if decay_rate_fn is None:
+            decay = 1 - (elapsed + 1).astype(jnp.float32) ** (-rate)
+        else:
+            decay = jnp.asarray(decay_rate_fn(elapsed, rate), jnp.float32)
         eps1 = value_at(epsilon, state.count)
 
         def one(g, v_row, v_col, v):

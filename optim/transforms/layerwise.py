@@ -16,11 +16,15 @@ from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedul
 from optim._core.masks import MaskOrFn, check_mask, resolve_mask
 from optim._core.steps import safe_increment, step_counter, value_at
 from optim._core.structure import check_state, check_updates, require_params
+from optim.tree import tree_sum_of_squares
+
+ScaleByTrustRatioState = EmptyState
+"""optax's name for `scale_by_trust_ratio`'s state: none."""
 
 
 def _norm(x: jax.Array) -> jax.Array:
-    """The l2 norm of one leaf, in at least float32."""
-    return jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32)))))
+    """The l2 norm of one leaf, `sqrt(sum |x|**2)` (complex leaves too), in at least float32."""
+    return jnp.sqrt(tree_sum_of_squares(x))
 
 
 def scale_by_trust_ratio(

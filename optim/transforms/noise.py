@@ -39,18 +39,24 @@ def _bad_key(key: Any) -> Any:
                     f"got {key!r}")
 
 
-def add_noise(eta: float = 0.01, gamma: float = 0.55, key: Any = 0) -> GradientTransformation:
+def add_noise(
+    eta: float = 0.01, gamma: float = 0.55, key: Any = None, *, seed: int | None = None
+) -> GradientTransformation:
     """Add Gaussian noise of decaying variance to the gradients:
 
         u_t = g_t + N(0, sigma_t**2),      sigma_t**2 = eta / t**gamma,   t = 1, 2, ...
 
     (the paper's `eta / (1 + t)**gamma` with its t counted from 0). The paper tried
     eta in {0.01, 0.3, 1.0} with gamma = 0.55. `key` is an int seed or a PRNG key; the state
-    carries the key and splits it every step, so runs are reproducible. As optax.
+    carries the key and splits it every step, so runs are reproducible. As optax. `key`
+    None is seed 0; `seed` is optax's older keyword for an int key (give one of the two).
     """
     validation.non_negative("eta", eta)
     validation.non_negative("gamma", gamma)
-    data = _key_data(key)
+    if seed is not None and key is not None:
+        raise ValueError(f"give add_noise a key or a seed, not both; got key={key!r}, "
+                         f"seed={seed!r}")
+    data = _key_data(seed if seed is not None else 0 if key is None else key)
 
     def init(params):
         return AddNoiseState(step_counter(), jnp.array(data))

@@ -10,9 +10,13 @@ import jax.numpy as jnp
 
 from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule, elementwise
+from optim._core.combine import identity
 from optim._core.steps import safe_increment, step_counter, value_at
 from optim._core.structure import check_state, check_update_dtypes
 from optim.tree import tree_scale
+
+ScaleState = EmptyState
+"""optax's name for `scale`'s state: none."""
 
 
 def scale(step_size: float) -> GradientTransformation:
@@ -50,10 +54,13 @@ def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> Gradien
 
 
 def scale_by_learning_rate(
-    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+    learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
 ) -> GradientTransformation:
-    """`u <- -learning_rate * u` (or `+` with `flip_sign=False`); a number or a schedule."""
+    """`u <- -learning_rate * u` (or `+` with `flip_sign=False`); a number or a schedule.
+    None (the default, as optax) leaves the updates as they are, sign included."""
     validation.boolean("flip_sign", flip_sign)
+    if learning_rate is None:
+        return identity()
     if callable(learning_rate):
         validation.schedule("learning_rate", learning_rate)
         sign = -1.0 if flip_sign else 1.0

@@ -2,7 +2,8 @@
 
 Each reads the gradient's sign rather than its size: signSGD takes it as the step, Rprop and
 the lecture's adaptive gains grow or shrink a step size per weight by whether the sign holds,
-and Lion (Chen et al. 2023) steps by the sign of an interpolated momentum.
+and Lion (Chen et al. 2023) steps by the sign of an interpolated momentum. Complex numbers have no
+sign: these take real params and gradients only (a TypeError names the complex leaf).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, ScalarOrSchedule, elementwise
 from optim._core.precision import check_state_dtype
 from optim._core.steps import safe_increment, step_counter, value_at
-from optim._core.structure import check_state, check_update_dtypes, check_updates
+from optim._core.structure import check_real, check_state, check_update_dtypes, check_updates
 from optim.tree import tree_cast, tree_full_like, tree_unzip, tree_zeros_like, update_moment
 
 
@@ -25,6 +26,7 @@ def sign() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         check_update_dtypes(updates, params)
+        check_real(updates, "sign", "updates")
         return jax.tree.map(jnp.sign, updates), state
 
     return elementwise(GradientTransformation(lambda params: EmptyState(), update))
@@ -68,6 +70,7 @@ def scale_by_rprop(
     validation.in_range("max_step_size", max_step_size, min_step_size)
 
     def init(params):
+        check_real(params, "scale_by_rprop")
         return ScaleByRpropState(
             step_counter(), tree_full_like(params, learning_rate), tree_zeros_like(params)
         )
@@ -133,6 +136,7 @@ def scale_by_adaptive_gains(
     validation.in_range("min_gain", min_gain, 0.0, 1.0, low_open=True)
 
     def init(params):
+        check_real(params, "scale_by_adaptive_gains")
         return ScaleByAdaptiveGainsState(
             step_counter(), tree_full_like(params, 1.0), tree_zeros_like(params)
         )
@@ -162,7 +166,12 @@ class ScaleByLionState(NamedTuple):
 
 
 def scale_by_lion(
-    b1: ScalarOrSchedule = 0.9, b2: ScalarOrSchedule = 0.99, mu_dtype: Any = None
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.99,
+    mu_dtype: Any = None,
+    *,
+    mode: str = "hard",
+    smooth_beta: float = 1.0,
 ) -> GradientTransformation:
     """Lion's sign of an interpolated momentum (Chen et al. 2023, Algorithm 2).
 
@@ -171,13 +180,24 @@ def scale_by_lion(
 
     Every coordinate moves by exactly the learning rate, so Lion wants a learning rate 3-10x
     smaller than AdamW's (and a weight decay that much larger). Defaults from the paper
-    (b1 = 0.9, b2 = 0.99), as optax.
+    (b1 = 0.9, b2 = 0.99), as optax. optax's `mode` replaces the sign of `x = b1 m + (1 - b1) g`:
+    "hard" sign(x) (the paper's), "smooth" tanh(smooth_beta * x), "refined" x where |x| < 1
+    and sign(x) elsewhere.
     """
+    validation.choice("mode", mode, ("hard", "smooth", "refined"))
+    validation.fixed_number("smooth_beta", smooth_beta)
+    validation.finite("smooth_beta", smooth_beta)
+    shape = {
+        "hard": jnp.sign,
+        "smooth": lambda x: jnp.tanh(smooth_beta * x),
+        "refined": lambda x: jnp.where(jnp.abs(x) < 1, x, jnp.sign(x)),
+    }[mode]
     check_state_dtype("mu_dtype", mu_dtype)
     validation.decay_rate("b1", b1)
     validation.decay_rate("b2", b2)
 
     def init(params):
+        check_real(params, "scale_by_lion")
         return ScaleByLionState(step_counter(), tree_zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra):
@@ -185,7 +205,7 @@ def scale_by_lion(
         check_updates(updates, state.mu, "state.mu")
         beta1, beta2 = value_at(b1, state.count), value_at(b2, state.count)
         out = jax.tree.map(
-            lambda g, m: jnp.sign(beta1 * m + (1 - beta1) * g.astype(m.dtype)).astype(g.dtype),
+            lambda g, m: shape(beta1 * m + (1 - beta1) * g.astype(m.dtype)).astype(g.dtype),
             updates,
             state.mu,
         )

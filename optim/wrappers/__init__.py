@@ -7,7 +7,10 @@
 - `lookahead`: slow and fast weights;
 - `schedule_free`: schedule-free averaging;
 - `sam`: sharpness-aware minimization;
-- `plateau`: `reduce_on_plateau`.
+- `plateau`: `reduce_on_plateau`;
+- `conditional`: `conditionally_transform`, `conditionally_mask`;
+- `monitoring`: `snapshot`, `monitor`, `measure_with_ema`;
+- `layouts`: `flatten`, a transform run on one concatenated vector.
 
 Everything public is re-exported by `optim`; import it from there.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,31 @@ class MultiStepsState(NamedTuple):
     gradient_step: jax.Array  # optimizer steps taken
     inner_opt_state: Any
     acc_grads: Any  # the sum of the micro-batch gradients since the last optimizer step
+    skip_state: Any = ()  # the info of should_skip_update_fn at the last micro-batch
+
+
+class ShouldSkipUpdateFunction(Protocol):
+    """optax's rule for skipping a micro-batch: `(updates, gradient_step, params) ->
+    (should_skip, info)`, `should_skip` a bool scalar array, `info` a pytree kept in
+    `MultiStepsState.skip_state` (`optim.skip_not_finite`, `optim.skip_large_updates`)."""
+
+    def __call__(
+        self, updates: Updates, gradient_step: jax.Array, params: Params | None
+    ) -> tuple[jax.Array, Any]: ...
+
+
+def _never_skip(updates: Updates, gradient_step: jax.Array, params: Params | None):
+    return jnp.zeros([], jnp.bool_), ()
+
+
+def _check_skip(decision: Any) -> jax.Array:
+    decision = jnp.asarray(decision)
+    if decision.shape != () or decision.dtype != jnp.bool_:
+        raise ValueError(
+            "should_skip_update_fn must return (a bool scalar, info); its first value is "
+            f"{decision.dtype}{list(decision.shape)}"
+        )
+    return decision
 
 
 class MultiSteps:
@@ -45,6 +70,11 @@ class MultiSteps:
     advances once per k micro-batches. `accumulator_dtype` sets the accumulator's dtype
     (default the params'; float32 for bfloat16 params avoids losing small gradients).
 
+    `should_skip_update_fn` (optax's `ShouldSkipUpdateFunction`, e.g. `optim.skip_not_finite`
+    or `functools.partial(optim.skip_large_updates, max_squared_norm=42.0)`) rejects a
+    micro-batch: its updates are zero and the state is as if it never came, but for
+    `skip_state`, which keeps the rule's info.
+
     Usable as a transform (`init`, `update`), and, as optax's, through `gradient_transformation()`
     and `has_updated(state)` (True right after a micro-batch that took an optimizer step).
     """
@@ -54,10 +84,16 @@ class MultiSteps:
         opt: GradientTransformation,
         every_k_schedule: int | Callable[[jax.Array], jax.Array],
         use_grad_mean: bool = True,
-        *,
+        should_skip_update_fn: ShouldSkipUpdateFunction | None = None,
         accumulator_dtype: Any = None,
     ) -> None:
         self.opt = as_transform(opt, "MultiSteps' inner optimizer")
+        if should_skip_update_fn is not None and not callable(should_skip_update_fn):
+            raise TypeError(
+                "should_skip_update_fn must be a function (updates, gradient_step, params) -> "
+                f"(should_skip, info), or None; got {should_skip_update_fn!r}"
+            )
+        self.should_skip_update_fn = should_skip_update_fn or _never_skip
         check_state_dtype("accumulator_dtype", accumulator_dtype)
         if callable(every_k_schedule):
             validation.schedule("every_k_schedule", every_k_schedule)
@@ -76,11 +112,16 @@ class MultiSteps:
         return jnp.maximum(jnp.asarray(k(gradient_step) if callable(k) else k, jnp.int32), 1)
 
     def init(self, params: Params) -> MultiStepsState:
+        decision, skip_state = self.should_skip_update_fn(
+            tree_zeros_like(params), step_counter(), params
+        )
+        _check_skip(decision)
         return MultiStepsState(
             step_counter(),
             step_counter(),
             self.opt.init(params),
             tree_zeros_like(params, self.accumulator_dtype),
+            skip_state,
         )
 
     def update(
@@ -88,6 +129,8 @@ class MultiSteps:
     ) -> tuple[Updates, MultiStepsState]:
         check_state(state, MultiStepsState, "MultiSteps")
         check_updates(updates, state.acc_grads, "state.acc_grads")
+        decision, skip_state = self.should_skip_update_fn(updates, state.gradient_step, params)
+        skip = _check_skip(decision)
         acc = jax.tree.map(lambda a, g: (a + g).astype(a.dtype), state.acc_grads, updates)
         k = self._k(state.gradient_step)
         emit = state.mini_step + 1 >= k
@@ -104,14 +147,20 @@ class MultiSteps:
                 safe_increment(state.gradient_step),
                 inner,
                 tree_zeros_like(acc),
+                skip_state,
             )
 
         def accumulate(_):
             return tree_zeros_like(updates), MultiStepsState(
-                safe_increment(state.mini_step), state.gradient_step, state.inner_opt_state, acc
+                safe_increment(state.mini_step), state.gradient_step, state.inner_opt_state, acc,
+                skip_state,
             )
 
-        return jax.lax.cond(emit, step, accumulate, None)
+        def reject(_):
+            return tree_zeros_like(updates), state._replace(skip_state=skip_state)
+
+        branch = jnp.where(skip, 2, jnp.where(emit, 0, 1))
+        return jax.lax.switch(branch, (step, accumulate, reject), None)
 
     @property
     def elementwise(self) -> bool:

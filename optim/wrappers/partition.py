@@ -1,4 +1,5 @@
-"""Per-parameter groups: `partition` (one transform per label), `masked`, and `set_to_zero`.
+"""Per-parameter groups: `partition` (one transform per label; optax's `multi_transform` is
+the same function), `masked`, and `set_to_zero`.
 
 Each group's transform sees the params with the other groups' leaves replaced by `MaskedNode`,
 an empty pytree node: it holds no state for them (a frozen group costs no memory at all) and
@@ -18,9 +19,10 @@ from typing import Any, NamedTuple
 
 import jax
 
+from _descent import validation
 from optim._core.base import EmptyState, GradientTransformation, Params, elementwise
 from optim._core.combine import call_update
-from optim._core.masks import check_mask, resolve, resolve_mask
+from optim._core.masks import check_mask, is_function, resolve, resolve_mask
 from optim._core.structure import as_transform, check_state
 from optim.tree import tree_zeros_like
 
@@ -56,9 +58,20 @@ class PartitionState(NamedTuple):
     inner_states: dict[Hashable, Any]
 
 
+def _mask_extras(extra: dict, treedef: Any, keep: list[bool]) -> dict:
+    """The extras with the updates' tree structure, masked like them (optax's
+    `mask_compatible_extra_args`); the others as they are."""
+    return {
+        k: _mask_tree(v, keep) if jax.tree.structure(v) == treedef else v
+        for k, v in extra.items()
+    }
+
+
 def partition(
     transforms: Mapping[Hashable, GradientTransformation],
     param_labels: Any | Callable[[Params], Any],
+    *,
+    mask_compatible_extra_args: bool = False,
 ) -> GradientTransformation:
     """Apply a different transform to each group of parameters.
 
@@ -66,15 +79,18 @@ def partition(
     function `params -> labels`; every label must be a key of `transforms`. Each transform is
     initialised and updated on its own leaves only (the others are `MaskedNode`), so a group
     given `set_to_zero()` is frozen and holds no state, and Adam's moments exist only for the
-    leaves Adam trains. The same as optax's `partition` (formerly `multi_transform`); keyword
-    extras such as `value=` reach every group that accepts them.
+    leaves Adam trains. The same as optax's `partition` and `multi_transform` (one function
+    under both names, its state `PartitionState`, alias `MultiTransformState`); keyword extras
+    such as `value=` reach every group that accepts them, and with
+    `mask_compatible_extra_args=True` an extra with the updates' tree structure reaches each
+    group masked like its updates. Labels given as a tree are checked when this is built.
     """
     if not isinstance(transforms, Mapping) or not transforms:
         raise TypeError(f"transforms must be a non-empty dict label -> transform, got {transforms}")
     transforms = {k: as_transform(t, f"transforms[{k!r}]") for k, t in transforms.items()}
+    validation.boolean("mask_compatible_extra_args", mask_compatible_extra_args)
 
-    def labels_of(tree: Any) -> list:
-        labels = resolve(param_labels, tree, "param_labels")
+    def check_labels(labels: list) -> list:
         unknown = sorted({repr(label) for label in labels if label not in transforms})
         if unknown:
             raise ValueError(
@@ -82,6 +98,12 @@ def partition(
                 f"transforms are given for {sorted(map(repr, transforms))}"
             )
         return labels
+
+    def labels_of(tree: Any) -> list:
+        return check_labels(resolve(param_labels, tree, "param_labels"))
+
+    if not is_function(param_labels):
+        check_labels(jax.tree.leaves(param_labels))
 
     def init(params):
         labels = labels_of(params)
@@ -104,13 +126,19 @@ def partition(
         for name, tx in transforms.items():
             keep = [label == name for label in labels]
             masked_params = None if params is None else _mask_tree(params, keep)
+            group_extra = _mask_extras(extra, treedef, keep) if mask_compatible_extra_args else (
+                extra)
             out, new_states[name] = call_update(
-                tx, _mask_tree(updates, keep), state.inner_states[name], masked_params, extra
+                tx, _mask_tree(updates, keep), state.inner_states[name], masked_params, group_extra
             )
             parts.append((out, keep))
         return _merge(treedef, parts, leaves), PartitionState(new_states)
 
     return GradientTransformation(init, update)
+
+
+multi_transform = partition
+MultiTransformState = PartitionState
 
 
 class MaskedState(NamedTuple):

@@ -1,4 +1,4 @@
-"""The pytree maths of the library, so that transforms read like their formulas.
+"""The pytree maths the transforms use, so that they read like their formulas.
 
     optim.tree.tree_global_norm(grads)            # also optim.tree_global_norm
     optim.tree.update_moment(grads, mu, 0.9, 1)   # 0.9 mu + 0.1 g, leaf by leaf
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from optim._core.numerics import saturate, saturated_square
+from optim._core.numerics import saturate, saturated_abs_square, saturated_square
 
 
 def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
@@ -43,10 +43,19 @@ def tree_full_like(tree: Any, value: ArrayLike, dtype: Any = None) -> Any:
 
 
 def tree_cast(tree: Any, dtype: Any) -> Any:
-    """Cast every leaf to `dtype` (no-op when `dtype` is None)."""
+    """Cast every leaf to `dtype` (no-op when `dtype` is None). A real `dtype` names the
+    precision of a complex leaf, which stays complex (float32 gives complex64): a `mu_dtype`
+    never drops the imaginary part of a first moment."""
     if dtype is None:
         return tree
-    return jax.tree.map(lambda x: jnp.asarray(x, dtype), tree)
+
+    def one(x):
+        x = jnp.asarray(x)
+        if jnp.iscomplexobj(x):
+            return x.astype(jnp.promote_types(dtype, jnp.complex64))
+        return x.astype(dtype)
+
+    return jax.tree.map(one, tree)
 
 
 def tree_cast_like(tree: Any, like: Any) -> Any:
@@ -73,7 +82,8 @@ def tree_add_scaled(a: Any, scalar: ArrayLike, b: Any) -> Any:
 
 
 def tree_vdot(a: Any, b: Any) -> jax.Array:
-    """The inner product of two trees, summed in at least float32."""
+    """The inner product `sum conj(a) b` of two trees (`a` conjugated, as `jnp.vdot` and
+    optax), summed in at least float32."""
     def one(x, y):
         # Cast before the product: jnp.vdot of two bfloat16 vectors also sums in bfloat16.
         dtype = jnp.promote_types(jnp.result_type(x, y), jnp.float32)
@@ -83,17 +93,22 @@ def tree_vdot(a: Any, b: Any) -> jax.Array:
     return sum(parts, jnp.zeros((), jnp.float32))
 
 
-def tree_sum_of_squares(tree: Any) -> jax.Array:
-    """The sum of squares of all entries, accumulated in at least float32."""
-    parts = [
-        jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32))))
-        for x in jax.tree.leaves(tree)
-    ]
-    return sum(parts, jnp.zeros((), jnp.float32))
-
-
 def _wide(x: jax.Array) -> jax.Array:
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _abs_square(x: jax.Array) -> jax.Array:
+    """`|x|**2`: `x * x` for a real x, `re**2 + im**2` for a complex one (real either way)."""
+    if jnp.iscomplexobj(x):
+        return jnp.square(jnp.real(x)) + jnp.square(jnp.imag(x))
+    return jnp.square(x)
+
+
+def tree_sum_of_squares(tree: Any) -> jax.Array:
+    """The sum of `|x|**2` over all entries (real for complex leaves, as optax's norms),
+    accumulated in at least float32."""
+    parts = [jnp.sum(_abs_square(_wide(x))) for x in jax.tree.leaves(tree)]
+    return sum(parts, jnp.zeros((), jnp.float32))
 
 
 def _rescaled_norm(tree: Any) -> jax.Array:
@@ -102,7 +117,7 @@ def _rescaled_norm(tree: Any) -> jax.Array:
     leaves = [_wide(x) for x in jax.tree.leaves(tree)]
     biggest = jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0.0) for x in leaves]))
     unit = jnp.where(jnp.isfinite(biggest) & (biggest > 0), biggest, 1.0)
-    ratio = sum((jnp.sum(jnp.square(x / unit)) for x in leaves), jnp.zeros((), unit.dtype))
+    ratio = sum((jnp.sum(_abs_square(x / unit)) for x in leaves), jnp.zeros((), unit.dtype))
     # An inf entry makes the norm inf, a NaN makes it NaN (not the NaN of inf / inf).
     return jnp.where(jnp.isfinite(biggest), unit * jnp.sqrt(ratio), biggest)
 
@@ -110,7 +125,7 @@ def _rescaled_norm(tree: Any) -> jax.Array:
 def tree_global_norm(tree: Any) -> jax.Array:
     """The l2 norm of all the entries of a tree taken as one vector, in at least float32.
 
-    `sqrt(sum x**2)`; when that sum overflows (entries beyond about 1e19 in float32) the
+    `sqrt(sum |x|**2)`; when that sum overflows (entries beyond about 1e19 in float32) the
     norm is taken again on the entries divided by the largest one, so that a huge but finite
     gradient still has its finite norm (and `clip_by_global_norm` its direction).
     """
@@ -140,12 +155,19 @@ def tree_where(condition: ArrayLike, on_true: Any, on_false: Any) -> Any:
 def update_moment(updates: Any, moments: Any, decay: ArrayLike, order: int) -> Any:
     """The moving average `decay * m + (1 - decay) * g**order`, in the moments' dtype.
 
-    `g**order` and the average saturate at the dtype's largest value (`optim/_core/numerics.py`):
-    a finite gradient never makes a moment infinite.
+    For a complex `g` and an even `order` the power is `|g|**order` (`order=2`: g times its
+    conjugate, as optax's second moments), real, and the moments are real (`real_moments_like`);
+    `order=1` keeps the complex `g` in complex moments. `g**order` and the average saturate
+    at the dtype's largest value (`optim/_core/numerics.py`): a finite gradient never makes a
+    moment infinite.
     """
     decay = jnp.asarray(decay)
 
     def one(g, m):
+        if order % 2 == 0 and jnp.iscomplexobj(g):
+            g = g.astype(jnp.promote_types(g.dtype, m.dtype))
+            power = saturated_abs_square(g) ** (order // 2)
+            return saturate(decay * m + (1 - decay) * power.astype(m.dtype)).astype(m.dtype)
         g = g.astype(m.dtype)
         if order == 1:  # a convex combination of two finite numbers cannot overflow
             return (decay * m + (1 - decay) * g).astype(m.dtype)
@@ -156,7 +178,7 @@ def update_moment(updates: Any, moments: Any, decay: ArrayLike, order: int) -> A
     return jax.tree.map(one, updates, moments)
 
 
-def bias_correction(moments: Any, decay: ArrayLike, count: jax.Array) -> Any:
+def bias_correction(moment: Any, decay: ArrayLike, count: jax.Array) -> Any:
     """Adam's debiasing `m / (1 - decay**count)`; `count` is the 1-based step number.
 
     Computed as `m * (1 / (1 - decay**count))`: one reciprocal of the shared scalar, then a
@@ -166,9 +188,9 @@ def bias_correction(moments: Any, decay: ArrayLike, count: jax.Array) -> Any:
     `optim.fused`'s flat buffers.
     """
     decay = jnp.asarray(decay)
-    inverse = 1 / (1 - decay ** count.astype(decay.dtype))
+    inverse = 1 / (1 - decay ** jnp.asarray(count).astype(decay.dtype))
     # Saturated: a second moment near the dtype's largest value, debiased, stays finite.
-    return jax.tree.map(lambda m: saturate(m * inverse).astype(m.dtype), moments)
+    return jax.tree.map(lambda m: saturate(m * inverse).astype(m.dtype), moment)
 
 
 def tree_unzip(results: Any, like: Any, parts: int) -> tuple:
