@@ -176,6 +176,7 @@ from schedules import (
 # optax's losses and the contrib optimizers, as sub-namespaces
 # (optim.losses, optim.contrib: added here)
 from optim import contrib
+from optim import projections
 from optim import losses, tree_utils
 from optim.losses import (
     convex_kl_divergence,
@@ -279,7 +280,8 @@ from schedules import StatefulSchedule, WrappedSchedule
 
 # The public surface: every name imported above, and these sub-namespaces.
 _PUBLIC_MODULES = {
-    "analysis", "contrib", "landscapes", "losses", "microbatching", "states", "tree", "tree_utils"
+    "analysis", "contrib", "landscapes", "losses", "microbatching", "projections", "states",
+    "tree", "tree_utils",
 }
 __all__ = sorted(
     name

@@ -274,6 +274,7 @@ NOT_OPTIMIZERS = {
     "inject_hyperparams",  # tested in test_hyperparams.py and below, on every entry
     "ElementwiseTransformation", "ParamsRequiredError", "is_elementwise", "states", "tree",
     "contrib",  # its optimizers are compared with optax.contrib in tests/test_contrib_*.py
+    "projections",  # functions of trees, compared with optax in tests/test_optax_projections.py
     # pytree helpers
     "tree_add", "tree_add_scaled", "tree_all_finite", "tree_cast", "tree_global_norm",
     "tree_scale", "tree_sub", "tree_sum_of_squares", "tree_vdot", "tree_where", "tree_zeros_like",

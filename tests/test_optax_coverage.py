@@ -9,6 +9,7 @@ import optax
 import optim
 import optim.contrib
 import optim.losses
+import optim.projections
 import optim.tree
 import optim.tree_utils
 import schedules
@@ -21,6 +22,7 @@ NAMESPACES = {
     "optax.tree_utils": [optim.tree_utils],
     "optax.losses": [optim.losses],
     "optax.contrib": [optim.contrib],
+    "optax.projections": [optim.projections],
 }
 
 # Qualified optax name -> why this library does not offer it.
@@ -37,9 +39,6 @@ EXCLUDED = {
     # Perturbed maximizers (Berthet et al. 2020) to differentiate through argmax: a
     # differentiation tool, not an optimizer.
     "optax.perturbations": "a differentiation tool, outside the library's field",
-    # Euclidean projections onto convex sets for projected gradient methods; the library does
-    # constrained steps only through keep_params_nonnegative.
-    "optax.projections": "constrained optimization, outside the library's field",
 }
 
 

@@ -12,6 +12,7 @@ NAMESPACES = [
     ("optax", "optim"),
     ("optax.contrib", "optim.contrib"),
     ("optax.losses", "optim.losses"),
+    ("optax.projections", "optim.projections"),
     ("optax.tree", "optim.tree"),
     ("optax.schedules", "schedules"),
 ]

@@ -93,9 +93,9 @@ def momo(
 
     def init(params):
         dtype = _lowest_dtype(params)
-        zero = jnp.zeros([], dtype)
-        return MomoState(tree_zeros_like(params), zero, zero, jnp.asarray(lower_bound, dtype),
-                         step_counter())
+        # a buffer of its own per field (a step may donate its state)
+        return MomoState(tree_zeros_like(params), jnp.zeros([], dtype), jnp.zeros([], dtype),
+                         jnp.asarray(lower_bound, dtype), step_counter())
 
     def update(updates, state, params=None, *, value=None, **extra):
         check_state(state, MomoState, "momo")
@@ -159,8 +159,8 @@ def momo_adam(
 
     def init(params):
         dtype = _lowest_dtype(params)
-        zero = jnp.zeros([], dtype)
-        return MomoAdamState(tree_zeros_like(params), tree_zeros_like(params), zero, zero,
+        return MomoAdamState(tree_zeros_like(params), tree_zeros_like(params),
+                             jnp.zeros([], dtype), jnp.zeros([], dtype),
                              jnp.asarray(lower_bound, dtype), step_counter())
 
     def update(updates, state, params=None, *, value=None, **extra):
