@@ -186,3 +186,29 @@ def test_renamed_first_arguments_take_optax_names():
     # optax: no learning rate, no scaling (the sign included).
     tx = optim.scale_by_learning_rate()
     assert_close(tx.update(tree, tx.init(tree))[0], tree)
+
+
+def test_masked_masks_extras_shaped_like_the_params_as_optax():
+    """`mask_compatible_extra_args=True`: an extra with the updates' structure reaches `inner`
+    masked like the updates; without it, as it is."""
+
+    def shifting(lib):
+        def update(updates, state, params=None, *, shift=None, **extra):
+            return jax.tree.map(lambda u, s: u + s, updates, shift), state
+
+        return lib.GradientTransformationExtraArgs(lambda params: lib.EmptyState(), update)
+
+    tree = {"a": jnp.array([1.0, 2.0]), "b": jnp.array([3.0])}
+    shift = {"a": jnp.array([10.0, 20.0]), "b": jnp.array([30.0])}
+    mask = {"a": True, "b": False}
+    for flag in (True, False):
+        ours = optim.masked(shifting(optim), mask, mask_compatible_extra_args=flag)
+        theirs = optax.masked(shifting(optax), mask, mask_compatible_extra_args=flag)
+        if flag:
+            got = ours.update(tree, ours.init(tree), tree, shift=shift)[0]
+            want = theirs.update(tree, theirs.init(tree), tree, shift=shift)[0]
+            assert_close(got, want)
+            assert_close(got, {"a": jnp.array([11.0, 22.0]), "b": jnp.array([3.0])})
+        else:  # the whole `shift` tree does not match the masked updates: both refuse it
+            with pytest.raises(ValueError):
+                ours.update(tree, ours.init(tree), tree, shift=shift)

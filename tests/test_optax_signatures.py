@@ -17,21 +17,12 @@ NAMESPACES = [
     ("optax.schedules", "schedules"),
 ]
 
-# Names whose signature is being brought to optax's in their own modules right now.
-BEING_ADDED = {
-    "lookahead": "being added",
-    "inject_hyperparams": "being added",
-    "inject_stateful_hyperparams": "being added",
-    "masked": "being added",
-    "partition": "being added",
-    "multi_transform": "being added",
-    "sam": "being added",
-    "flatten": "being added",
-    "MultiSteps": "being added",
-}
+BEING_ADDED: dict[str, str] = {}
 
 # (name, parameter) -> why our default differs from optax's (README, "Conventions").
 KNOWN_DEFAULTS = {
+    # "MultiSteps' accumulator": the sum in the params' dtype, not optax's float32 mean.
+    ("MultiSteps", "accumulator_dtype"): "the params' dtype unless asked",
     # "learning rates: every alias has a default; optax requires one" / "AdaDelta: 1.0".
     ("adadelta", "learning_rate"): "Zeiler's rule descends with 1.0",
     # optax's default is a transform instance; ours names the same search, built per call.

@@ -163,7 +163,7 @@ def _injector(factory, static_args, hyperparam_dtype, stateful: bool):
 
 
 def inject_hyperparams(
-    factory: Callable[..., GradientTransformation],
+    inner_factory: Callable[..., GradientTransformation],
     static_args: str | tuple[str, ...] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., GradientTransformation]:
@@ -192,11 +192,11 @@ def inject_hyperparams(
     (`count`, `hyperparams`, `inner_state`); for schedules with a state of their own, see
     `inject_stateful_hyperparams`.
     """
-    return _injector(factory, static_args, hyperparam_dtype, stateful=False)
+    return _injector(inner_factory, static_args, hyperparam_dtype, stateful=False)
 
 
 def inject_stateful_hyperparams(
-    factory: Callable[..., GradientTransformation],
+    inner_factory: Callable[..., GradientTransformation],
     static_args: str | tuple[str, ...] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., GradientTransformation]:
@@ -209,4 +209,4 @@ def inject_stateful_hyperparams(
     (its state a count). The state is `InjectStatefulHyperparamsState` (`count`,
     `hyperparams`, `hyperparams_states`, `inner_state`); the rest as `inject_hyperparams`.
     """
-    return _injector(factory, static_args, hyperparam_dtype, stateful=True)
+    return _injector(inner_factory, static_args, hyperparam_dtype, stateful=True)

@@ -146,16 +146,20 @@ class MaskedState(NamedTuple):
 
 
 def masked(
-    inner: GradientTransformation, mask: Any | Callable[[Params], Any]
+    inner: GradientTransformation, mask: Any | Callable[[Params], Any], *,
+    mask_compatible_extra_args: bool = False,
 ) -> GradientTransformation:
     """Apply `inner` to the leaves where `mask` is True; pass the others through unchanged.
 
     `mask` is a tree of Python booleans with the params' structure (or a prefix of it), or a
     function `params -> mask`. `inner` sees and keeps state for the masked-in leaves only, so a
-    non-float leaf (an integer step, say) can be left out of an optimizer this way. As optax.
+    non-float leaf (an integer step, say) can be left out of an optimizer this way. With
+    `mask_compatible_extra_args=True` an extra argument with the updates' tree structure is
+    masked like them before `inner` sees it. As optax.
     """
     inner = as_transform(inner, "masked's inner")
     check_mask(mask)
+    validation.boolean("mask_compatible_extra_args", mask_compatible_extra_args)
 
     def keep_of(tree: Any) -> list[bool]:
         return resolve_mask(mask, tree)
@@ -168,8 +172,9 @@ def masked(
         keep = keep_of(updates if params is None else params)
         leaves, treedef = jax.tree.flatten(updates)
         masked_params = None if params is None else _mask_tree(params, keep)
+        inner_extra = _mask_extras(extra, treedef, keep) if mask_compatible_extra_args else extra
         out, inner_state = call_update(
-            inner, _mask_tree(updates, keep), state.inner_state, masked_params, extra
+            inner, _mask_tree(updates, keep), state.inner_state, masked_params, inner_extra
         )
         return _merge(treedef, [(out, keep)], leaves), MaskedState(inner_state)
 
