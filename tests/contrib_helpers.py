@@ -4,6 +4,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+import optax.contrib
+import pytest
+
+import optim
+from optim import contrib
 
 STEPS = 20
 
@@ -107,3 +113,33 @@ def assert_same_run(ours, theirs, state_name, rtol, atol=0.0):
     assert mine._fields == reference._fields
     for field in mine._fields:
         assert_close(getattr(mine, field), getattr(reference, field), rtol, atol)
+
+
+# Variants of an optimizer already run in float64 are compared in float32 only (compile time).
+VARIANTS = {"adopt_nesterov_unclipped", "ademamix_scheduled", "prodigy_safeguard",
+            "dog_learning_rate", "dog_distance", "cocob_scaled"}
+
+
+def optax_comparisons(cases, tolerance_32, tolerance_64):
+    """The two tests of a module's `cases` {name: (make(module), state name)} against
+    optax.contrib: each case in float32, and (slow) the non-variant ones in float64."""
+    @pytest.mark.parametrize("name", sorted(cases))
+    def test_same_as_optax_float32(name):
+        make, state_name = cases[name]
+        ours = run(make(contrib), jnp.float32, optim.apply_updates)
+        theirs = run(make(optax.contrib), jnp.float32, optax.apply_updates)
+        rtol = tolerance_32.get(name, 1e-6)
+        assert_same_run(ours, theirs, state_name, rtol, atol=rtol / 100)
+
+    @pytest.mark.slow
+    def test_same_as_optax_float64(x64):
+        for name, (make, state_name) in cases.items():
+            if name in VARIANTS:
+                continue
+            ours = run(make(contrib), jnp.float64, optim.apply_updates)
+            theirs = run(make(optax.contrib), jnp.float64, optax.apply_updates)
+            assert jax.tree.leaves(ours[0])[0].dtype == jnp.float64
+            rtol = tolerance_64.get(name, 1e-11)
+            assert_same_run(ours, theirs, state_name, rtol, atol=rtol / 100)
+
+    return test_same_as_optax_float32, test_same_as_optax_float64

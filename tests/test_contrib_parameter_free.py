@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import optax.contrib
 import pytest
-from contrib_helpers import START, STEPS, assert_same_run, flat, numpy_run, run
+from contrib_helpers import START, STEPS, flat, numpy_run, optax_comparisons, run
 
 import optim
 from optim import contrib
@@ -40,30 +40,8 @@ CASES = {
 }
 
 
-# Variants of an optimizer already run in float64 are compared in float32 only (compile time).
-VARIANTS = {"adopt_nesterov_unclipped", "ademamix_scheduled", "prodigy_safeguard",
-            "dog_learning_rate", "dog_distance", "cocob_scaled"}
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_same_as_optax_float32(name):
-    make, state_name = CASES[name]
-    ours = run(make(contrib), jnp.float32, optim.apply_updates)
-    theirs = run(make(optax.contrib), jnp.float32, optax.apply_updates)
-    rtol = TOLERANCE_32.get(name, 1e-6)
-    assert_same_run(ours, theirs, state_name, rtol, atol=rtol / 100)
-
-
-@pytest.mark.slow
-def test_same_as_optax_float64(x64):
-    for name, (make, state_name) in CASES.items():
-        if name in VARIANTS:
-            continue
-        ours = run(make(contrib), jnp.float64, optim.apply_updates)
-        theirs = run(make(optax.contrib), jnp.float64, optax.apply_updates)
-        assert jax.tree.leaves(ours[0])[0].dtype == jnp.float64
-        rtol = TOLERANCE_64.get(name, 1e-11)
-        assert_same_run(ours, theirs, state_name, rtol, atol=rtol / 100)
+test_same_as_optax_float32, test_same_as_optax_float64 = optax_comparisons(
+    CASES, TOLERANCE_32, TOLERANCE_64)
 
 
 # --------------------------------------------------------------------------- the papers' rules
